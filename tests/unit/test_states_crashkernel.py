@@ -1,0 +1,190 @@
+"""Unit tier: crashkernel.configured / crashkernel.absent over an in-memory crashkernel module."""
+
+import pytest
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+from _states import crashkernel as state
+from kdumplib import sizes
+
+
+class FakeCrashkernel:
+    """The crashkernel execution module's contract, kept in memory: one boot-loader file."""
+
+    def __init__(self, configured=None, running=None, recommended="256M"):
+        self.configured = configured
+        self.running = running
+        self.recommended = recommended
+        self.set_calls = []
+        self.remove_calls = []
+        self.broken_set = False
+
+    def parse(self, value):
+        size, _, offset = str(value).partition("@")
+        try:
+            return {
+                "value": value,
+                "kind": "simple",
+                "size": sizes.parse_size(size.upper()),
+                "offset": sizes.parse_size(offset.upper()) if offset else None,
+                "ranges": [],
+                "modifier": None,
+            }
+        except ValueError as exc:
+            raise SaltInvocationError(f"crashkernel: {exc}") from None
+
+    def recommend(self):
+        return {"value": self.recommended, "source": "table for 4G RAM", "reserved_bytes": 1}
+
+    def get(self):
+        return {
+            "backend": "grub2-default",
+            "running": self.running,
+            "configured": self.configured,
+            "sources": [],
+            "reserved_bytes": self.parse(self.running)["size"] if self.running else 0,
+            "loaded": False,
+            "reboot_pending": self.configured != self.running,
+        }
+
+    def set(self, value, default_entry_only=False, test=False):
+        self.parse(value)
+        self.set_calls.append((value, default_entry_only, test))
+        old = self.configured
+        if not test and not self.broken_set:
+            self.configured = value
+        return {"backend": "grub2-default", "old": old, "new": value, "changed": old != value,
+                "files": ["/etc/default/grub"], "commands": [["update-grub"]]}
+
+    def remove(self, test=False):
+        self.remove_calls.append(test)
+        old = self.configured
+        if not test:
+            self.configured = None
+        return {"backend": "grub2-default", "old": old, "new": None, "changed": old is not None,
+                "files": ["/etc/default/grub"], "commands": [["update-grub"]]}
+
+
+@pytest.fixture
+def fake():
+    return FakeCrashkernel()
+
+
+@pytest.fixture
+def opts():
+    return {"test": False}
+
+
+@pytest.fixture
+def configure_loader_modules(fake, opts):
+    salt = {f"crashkernel.{name}": getattr(fake, name)
+            for name in ("parse", "recommend", "get", "set", "remove")}
+    return {state: {"__salt__": salt, "__opts__": opts}}
+
+
+def test_configured_sets_value_reports_reboot_and_second_run_is_quiet(fake):
+    ret = state.configured("128M@16M")
+    assert ret["result"] is True
+    assert ret["changes"] == {"configured": {"old": None, "new": "128M@16M"}}
+    assert ret["reboot_pending"] is True
+    assert "reboot required for the reservation to take effect" in ret["comment"]
+    assert fake.configured == "128M@16M"
+
+    again = state.configured("128M@16M")
+    assert again["changes"] == {}
+    assert again["result"] is True
+    assert len([c for c in fake.set_calls if not c[2]]) == 1
+
+
+def test_test_mode_predicts_exactly_the_real_changes(fake, opts):
+    opts["test"] = True
+    predicted = state.configured("auto")
+    assert predicted["result"] is None
+    assert fake.configured is None
+    assert fake.set_calls == [("256M", False, True)]
+    opts["test"] = False
+    real = state.configured("auto")
+    assert real["changes"] == predicted["changes"] == {"configured": {"old": None, "new": "256M"}}
+    assert real["reboot_pending"] == predicted["reboot_pending"] is True
+
+
+def test_equal_values_in_other_spelling_are_not_a_change(fake):
+    fake.configured = fake.running = "128m@16m"
+    ret = state.configured("128M@16M")
+    assert ret == {"name": "128M@16M", "result": True, "changes": {}, "reboot_pending": False,
+                   "comment": ret["comment"]}
+    assert "already configured" in ret["comment"]
+    assert fake.set_calls == []
+
+
+def test_running_kernel_with_reservation_means_no_reboot_pending(fake):
+    fake.running = "256M"
+    ret = state.configured("auto")
+    assert ret["changes"] == {"configured": {"old": None, "new": "256M"}}
+    assert ret["reboot_pending"] is False
+    assert "reboot" not in ret["comment"]
+
+
+def test_require_reboot_fail_fails_until_the_running_kernel_has_it(fake, opts):
+    ret = state.configured("256M", require_reboot="fail")
+    assert ret["result"] is False and ret["reboot_pending"] is True
+    assert fake.configured == "256M"  # the change itself is made; only the verdict fails
+    assert state.configured("256M", require_reboot="fail")["result"] is False
+    fake.running = "256M"  # the reboot happened
+    after = state.configured("256M", require_reboot="fail")
+    assert after["result"] is True and after["reboot_pending"] is False and after["changes"] == {}
+
+
+def test_require_reboot_fail_under_test_keeps_result_none(fake, opts):
+    opts["test"] = True
+    ret = state.configured("256M", require_reboot="fail")
+    assert ret["result"] is None
+    assert ret["reboot_pending"] is True
+
+
+@pytest.mark.parametrize(
+    "kwargs, starts",
+    [
+        ({"require_reboot": "sometimes"}, "require_reboot:"),
+        ({"default_entry_only": "yes"}, "default_entry_only:"),
+        ({"name": ""}, "name:"),
+        ({"name": "lots"}, "crashkernel:"),
+    ],
+)
+def test_bad_arguments_fail_naming_the_argument_before_any_change(fake, kwargs, starts):
+    args = {"name": "256M", **kwargs}
+    ret = state.configured(**args)
+    assert ret["result"] is False
+    assert ret["comment"].startswith(starts)
+    assert ret["changes"] == {}
+    assert fake.configured is None and [c for c in fake.set_calls if not c[2]] == []
+
+
+def test_a_set_that_does_not_stick_is_an_error(fake):
+    fake.broken_set = True
+    ret = state.configured("256M")
+    assert ret["result"] is False
+    assert "would get crashkernel=None, not 256M" in ret["comment"]
+
+
+def test_absent_removes_and_says_the_running_kernel_still_has_it(fake, opts):
+    fake.configured = fake.running = "256M"
+    opts["test"] = True
+    predicted = state.absent("no-crashkernel")
+    assert predicted["result"] is None and fake.configured == "256M"
+    opts["test"] = False
+    ret = state.absent("no-crashkernel")
+    assert ret["result"] is True
+    assert ret["changes"] == predicted["changes"] == {"configured": {"old": "256M", "new": None}}
+    assert ret["reboot_pending"] is True and "reboot required to release" in ret["comment"]
+    again = state.absent("no-crashkernel")
+    assert again["changes"] == {} and fake.remove_calls == [True, False]
+
+
+def test_module_errors_become_result_false(fake):
+    def broken():
+        raise CommandExecutionError("update-grub failed: no space left")
+
+    state.__salt__["crashkernel.get"] = broken
+    ret = state.configured("256M")
+    assert ret["result"] is False and ret["comment"] == "update-grub failed: no space left"
+    assert state.absent("x")["result"] is False
