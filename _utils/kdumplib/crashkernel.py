@@ -115,6 +115,8 @@ def parse(value):
     offset = None
     if "@" in text:
         text, offset_token = text.rsplit("@", 1)
+        if "," in offset_token:
+            raise ValueError(f"{value!r}: @offset cannot be combined with ,{offset_token.split(',', 1)[1]}")
         offset = _size(value, offset_token, "offset")
         if "@" in text:
             raise ValueError(f"{value!r}: more than one @offset")
