@@ -1,0 +1,93 @@
+"""Sizing and naming for the dump logical volume (``kdump:volume``).
+
+Pure logic for ``kdump.dump_target``: what the ``size`` argument means in bytes, rounded to
+whole LVM extents, and the device names LVM gives the volume. No Salt, no I/O.
+"""
+
+import re
+
+from kdumplib import schema, sizes
+
+MIB = 1 << 20
+#: ``auto`` = the dump estimate plus this share of it (filesystem metadata, journal, a dump
+#: that grows between the estimate and the crash) ...
+AUTO_MARGIN_RATIO = 0.25
+#: ... but never less than this many bytes of headroom.
+AUTO_MARGIN_MIN = 64 * MIB
+FSTYPES = schema.VOLUME_FSTYPES
+# lvm(8): letters, digits and + _ . -, not starting with a hyphen.
+_LVM_NAME = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$")
+
+
+def check_lvm_name(what, name):
+    """Raise ValueError unless ``name`` is a valid VG/LV name (``what`` names the argument)."""
+    if not isinstance(name, str) or not _LVM_NAME.match(name) or name in (".", ".."):
+        raise ValueError(f"{what}: {name!r} is not an LVM name (letters, digits, + _ . -)")
+    return name
+
+
+def parse_size_spec(size):
+    """Read the ``size`` argument: ``1000M``/``4G`` (absolute), ``auto`` or ``N%RAM``.
+
+    The syntax is the pillar's (``schema.validate_volume_size``). Returns
+    ``{"kind": "absolute", "bytes": int}``, ``{"kind": "auto"}`` or
+    ``{"kind": "percent_ram", "percent": int}``. A bare number is refused here: the seed's
+    ``lvcreate --size 1000`` means MiB to LVM but bytes to the kernel's size syntax.
+    """
+    if isinstance(size, int) and not isinstance(size, bool) or str(size).strip().isdigit():
+        raise ValueError(f"size: {size!r} has no unit (LVM reads MiB, sizes here are bytes); write e.g. {size}M")
+    normalized = schema.validate_volume_size(size, "size")
+    if normalized == "auto":
+        return {"kind": "auto"}
+    if normalized.endswith("%RAM"):
+        return {"kind": "percent_ram", "percent": int(normalized[: -len("%RAM")])}
+    return {"kind": "absolute", "bytes": sizes.parse_size(normalized)}
+
+
+def auto_bytes(estimate_bytes):
+    """Bytes for ``size: auto``: the dump estimate plus a margin (see AUTO_MARGIN_*)."""
+    if estimate_bytes < 0:
+        raise ValueError(f"estimate {estimate_bytes!r} is negative")
+    margin = max(int(estimate_bytes * AUTO_MARGIN_RATIO), AUTO_MARGIN_MIN)
+    return estimate_bytes + margin
+
+
+def percent_ram_bytes(percent, mem_bytes):
+    """Bytes for ``size: N%RAM``."""
+    if mem_bytes <= 0:
+        raise ValueError(f"size: memory size {mem_bytes!r} is unknown, cannot size {percent}%RAM")
+    return int(mem_bytes * percent / 100)
+
+
+def round_up_to_extent(num_bytes, extent_bytes):
+    """Round ``num_bytes`` up to a whole number of LVM extents (what lvcreate allocates)."""
+    if extent_bytes <= 0:
+        raise ValueError(f"extent size {extent_bytes!r} is not positive")
+    extents = -(-num_bytes // extent_bytes)
+    return max(extents, 1) * extent_bytes
+
+
+def target_bytes(spec, extent_bytes, estimate_bytes=None, mem_bytes=None):
+    """The LV size in bytes for a parsed ``spec`` (``parse_size_spec``), in whole extents."""
+    if spec["kind"] == "absolute":
+        wanted = spec["bytes"]
+    elif spec["kind"] == "auto":
+        if estimate_bytes is None:
+            raise ValueError("size: auto needs the dump estimate")
+        wanted = auto_bytes(estimate_bytes)
+    elif spec["kind"] == "percent_ram":
+        wanted = percent_ram_bytes(spec["percent"], mem_bytes or 0)
+    else:
+        raise ValueError(f"size: unknown kind {spec['kind']!r}")
+    return round_up_to_extent(wanted, extent_bytes)
+
+
+def lvm_size_arg(num_bytes):
+    """``--size`` argument for lvcreate/lvresize: binary units, ``b`` when not whole KiB."""
+    text = sizes.format_size(num_bytes)
+    return text if text[-1].isalpha() else f"{text}b"
+
+
+def device_paths(vg, lv):
+    """The names the LV's block device has: ``/dev/vg/lv`` and ``/dev/mapper/vg-lv``."""
+    return schema.volume_devices({"vg": vg, "lv": lv})
