@@ -139,10 +139,11 @@ CMDLINE_VARS = ("GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT")
 _ASSIGN = re.compile(
     r"^(?P<lead>[ \t]*(?:export[ \t]+)?)(?P<name>GRUB_CMDLINE_LINUX(?:_DEFAULT)?)="
     r"(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>[^\s#\"';]*))"
-    r"(?P<tail>[^\n]*\n?)$"
+    r"(?P<tail>(?:[ \t;#][^\n]*)?\n?)$"
 )
 _EXPAND = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
+APPENDED_MARK = "  # kdump-formula"
 GUARD_PATH = "/etc/default/grub.d/zz-kdump-formula.cfg"
 GUARD_MARKER = "# kdump-formula crashkernel guard"
 GUARD_TEXT = f"""{GUARD_MARKER}
@@ -218,13 +219,13 @@ def default_grub_set(text, value):
     if last_linux is None:
         if new and not new.endswith("\n"):
             new += "\n"
-        new += f'GRUB_CMDLINE_LINUX="crashkernel={value}"\n'
+        new += f'GRUB_CMDLINE_LINUX="crashkernel={value}"{APPENDED_MARK}\n'
     return new
 
 
 def default_grub_remove(text):
-    """A defaults file without any ``crashkernel=``; a ``GRUB_CMDLINE_LINUX`` line that held
-    only ``crashkernel=`` (as :func:`default_grub_set` appends it) is dropped whole."""
+    """A defaults file without any ``crashkernel=``; the ``GRUB_CMDLINE_LINUX`` line that
+    :func:`default_grub_set` appended (marked ``# kdump-formula``) is dropped whole."""
     lines = text.splitlines(keepends=True)
     drop = set()
     for index, match in _assignments(text):
@@ -233,8 +234,7 @@ def default_grub_remove(text):
             match.group("name") == "GRUB_CMDLINE_LINUX"
             and cmdline_values(literal)
             and not cmdline_remove(literal).strip()
-            and not match.group("lead").strip()
-            and match.group("tail").strip() == ""
+            and match.group("tail") == APPENDED_MARK + "\n"
         ):
             drop.add(index)
     kept = "".join(line for index, line in enumerate(lines) if index not in drop)

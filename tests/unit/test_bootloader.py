@@ -1,0 +1,214 @@
+"""kdumplib.bootloader: crashkernel= edits keep every other byte; sources evaluate in order."""
+
+import pathlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kdumplib import bootloader as bl
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "bootloader"
+
+
+def fixture(name):
+    return (FIXTURES / name).read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- arguments
+
+
+def test_cmdline_set_replaces_first_and_drops_others():
+    assert bl.cmdline_set("ro crashkernel=1 quiet crashkernel=2", "256M") == "ro crashkernel=256M quiet"
+    assert bl.cmdline_set("", "256M") == "crashkernel=256M"
+    assert bl.cmdline_set("ro", "256M") == "ro crashkernel=256M"
+
+
+def test_cmdline_remove_keeps_neighbours():
+    assert bl.cmdline_remove("crashkernel=1 ro quiet") == "ro quiet"
+    assert bl.cmdline_remove("ro crashkernel=1 quiet") == "ro quiet"
+    assert bl.cmdline_remove("ro notcrashkernel=1") == "ro notcrashkernel=1"
+    assert bl.cmdline_last("a crashkernel=1 b crashkernel=2") == "2"
+
+
+# ---------------------------------------------------------------- GRUB legacy
+
+
+def test_grub_legacy_set_every_kernel_line():
+    text = fixture("grub.conf")
+    new = bl.grub_legacy_set(text, "256M")
+    assert [v for _, v in bl.grub_legacy_entries(new)] == ["256M", "256M", "256M"]
+    assert "\tkernel /vmlinuz-2.6.18-8.el5 ro root=/dev/rootvg/rootlv rhgb quiet crashkernel=256M\n" in new
+    assert "\tkernel /xen.gz-2.6.18-8.el5 crashkernel=256M\n" in new
+    # only kernel lines differ
+    changed = [(a, b) for a, b in zip(text.splitlines(), new.splitlines()) if a != b]
+    assert all(b.lstrip().startswith("kernel ") for _, b in changed) and len(changed) == 3
+    assert bl.grub_legacy_set(new, "256M") == new
+
+
+def test_grub_legacy_default_entry_only():
+    text = fixture("grub.conf").replace("default=0", "default=2")
+    new = bl.grub_legacy_set(text, "256M", default_only=True)
+    assert bl.grub_legacy_entries(new) == [(0, "128M@16M"), (1, None), (2, "256M")]
+    assert bl.grub_legacy_configured(new) == "256M"
+    assert bl.grub_legacy_entries(bl.grub_legacy_remove(new, default_only=True))[2] == (2, None)
+
+
+def test_grub_legacy_default_errors_name_the_setting():
+    text = fixture("grub.conf").replace("default=0", "default=7")
+    with pytest.raises(ValueError, match="default=7 has no kernel line"):
+        bl.grub_legacy_set(text, "256M", default_only=True)
+    with pytest.raises(ValueError, match="default=saved is not an entry number"):
+        bl.grub_legacy_default(text.replace("default=7", "default=saved"))
+
+
+def test_grub_legacy_remove_restores_seed_without_crashkernel():
+    text = fixture("grub.conf")
+    stripped = bl.grub_legacy_remove(text)
+    assert stripped == text.replace(" crashkernel=128M@16M", "")
+    assert bl.grub_legacy_configured(stripped) is None
+
+
+# ---------------------------------------------------------------- /etc/default/grub(.d)
+
+
+def test_debian12_trap_kdump_tools_wins_until_neutralised():
+    grub, kdump_tools = fixture("default_grub.debian12"), fixture("kdump-tools.cfg")
+    new_grub = bl.default_grub_set(grub, "256M")
+    assert 'GRUB_CMDLINE_LINUX="crashkernel=256M"\n' in new_grub
+    cmdline, sources = bl.default_grub_evaluate(
+        [("/etc/default/grub", new_grub), ("/etc/default/grub.d/kdump-tools.cfg", kdump_tools)]
+    )
+    assert cmdline == "crashkernel=256M quiet crashkernel=384M-:128M"
+    assert bl.cmdline_last(cmdline) == "384M-:128M"  # the trap: the package's value wins
+    assert [s["file"] for s in sources] == ["/etc/default/grub", "/etc/default/grub.d/kdump-tools.cfg"]
+    stripped = bl.default_grub_remove(kdump_tools)
+    assert stripped == 'GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT"\n'
+    cmdline, _ = bl.default_grub_evaluate(
+        [("/etc/default/grub", new_grub), ("/etc/default/grub.d/kdump-tools.cfg", stripped)]
+    )
+    assert bl.cmdline_values(cmdline) == ["256M"]
+
+
+def test_guard_drops_a_restored_package_value():
+    new_grub = bl.default_grub_set(fixture("default_grub.debian12"), "256M")
+    cmdline, _ = bl.default_grub_evaluate(
+        [
+            ("/etc/default/grub", new_grub),
+            ("/etc/default/grub.d/kdump-tools.cfg", fixture("kdump-tools.cfg")),
+            (bl.GUARD_PATH, bl.GUARD_TEXT),
+        ]
+    )
+    assert cmdline == "crashkernel=256M quiet"
+
+
+def test_default_grub_set_moves_value_out_of_linux_default_and_keeps_quotes():
+    text = "GRUB_CMDLINE_LINUX_DEFAULT='quiet crashkernel=1G'\nGRUB_CMDLINE_LINUX='ro'  # mine\n"
+    new = bl.default_grub_set(text, "256M")
+    assert new == "GRUB_CMDLINE_LINUX_DEFAULT='quiet'\nGRUB_CMDLINE_LINUX='ro crashkernel=256M'  # mine\n"
+    assert bl.default_grub_set(new, "256M") == new
+
+
+def test_default_grub_multiline_assignment_is_refused():
+    with pytest.raises(ValueError, match="line 1: .* is not a one-line assignment"):
+        bl.default_grub_set('GRUB_CMDLINE_LINUX="ro\n quiet"\n', "256M")
+
+
+def test_bls_options_expand_kernelopts_from_grubenv():
+    options = bl.bls_options(fixture("bls.rhel8.conf"), fixture("grubenv.rhel8"))
+    assert bl.cmdline_last(options) == "auto"
+    assert options.endswith("$tuned_params")
+    assert bl.cmdline_last(bl.bls_options(fixture("bls.rhel9.conf"))) == "1G-4G:192M,4G-64G:256M,64G-:512M"
+
+
+# ---------------------------------------------------------------- properties
+
+_word = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_./-", min_size=1, max_size=12)
+_arg = st.one_of(_word, st.builds(lambda k, v: f"{k}={v}", _word, _word))
+_values = st.sampled_from(["256M", "128M@16M", "1G-4G:192M,4G-:256M", "512M,high", "auto"])
+_ws = st.sampled_from([" ", "  ", "\t"])
+
+
+@st.composite
+def kernel_args(draw, with_crashkernel):
+    args = draw(st.lists(_arg, max_size=6))
+    if with_crashkernel:
+        args.insert(draw(st.integers(0, len(args))), "crashkernel=" + draw(_values))
+    if not args:
+        return ""
+    return "".join(draw(_ws) + a for a in args)  # kernel lines: args follow the path after blanks
+
+
+@st.composite
+def grub_conf_texts(draw, with_crashkernel=False):
+    lines = [draw(st.sampled_from(["# grub.conf generated by anaconda\n", "#boot=/dev/sda\n", ""]))]
+    entries = draw(st.integers(1, 3))
+    lines.append(f"default={draw(st.integers(0, entries - 1))}\ntimeout={draw(st.integers(0, 9))}\n")
+    lines.append(draw(st.sampled_from(["hiddenmenu\n", "splashimage=(hd0,0)/grub/splash.xpm.gz\n", ""])))
+    for index in range(entries):
+        indent = draw(st.sampled_from(["\t", "    ", ""]))
+        lines.append(f"title Linux {index}\n{indent}root (hd0,0)\n")
+        args = draw(kernel_args(with_crashkernel and draw(st.booleans())))
+        trailing = draw(st.sampled_from(["", " ", "\t"]))
+        lines.append(f"{indent}kernel /vmlinuz-{index}{args}{trailing}\n")
+        lines.append(f"{indent}initrd /initrd-{index}.img\n")
+    return "".join(lines)
+
+
+@st.composite
+def default_grub_texts(draw, with_crashkernel=False):
+    lines = []
+    for name in draw(st.permutations(["GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT", "GRUB_TIMEOUT", "#"])):
+        if name == "#":
+            lines.append(draw(st.sampled_from(["# comment\n", "\n", "#GRUB_GFXMODE=640x480\n"])))
+        elif name == "GRUB_TIMEOUT":
+            lines.append(f"GRUB_TIMEOUT={draw(st.integers(0, 9))}\n")
+        elif draw(st.booleans()):
+            args = draw(kernel_args(with_crashkernel and draw(st.booleans()))).lstrip(" \t")
+            quote = draw(st.sampled_from(['"', "'"]))
+            export = draw(st.sampled_from(["", "export "]))
+            comment = draw(st.sampled_from(["", "  # tuned"]))
+            lines.append(f"{export}{name}={quote}{args}{quote}{comment}\n")
+    return "".join(lines)
+
+
+@settings(max_examples=300)
+@given(grub_conf_texts(), _values, st.booleans())
+def test_grub_conf_set_then_remove_is_identity(text, value, default_only):
+    new = bl.grub_legacy_set(text, value, default_only)
+    assert bl.grub_legacy_remove(new, default_only) == text
+    targets = [v for e, v in bl.grub_legacy_entries(new) if not default_only or e == bl.grub_legacy_default(text)]
+    assert targets and all(v == value for v in targets)
+
+
+@settings(max_examples=300)
+@given(grub_conf_texts(with_crashkernel=True), _values)
+def test_grub_conf_set_touches_only_kernel_lines(text, value):
+    new = bl.grub_legacy_set(text, value)
+    old_lines, new_lines = text.splitlines(keepends=True), new.splitlines(keepends=True)
+    assert len(old_lines) == len(new_lines)
+    for old, line in zip(old_lines, new_lines):
+        if old != line:
+            assert line.lstrip().startswith("kernel ")
+            assert bl.cmdline_values(line) == [value]
+            assert bl.cmdline_remove(line) == bl.cmdline_remove(old)
+
+
+@settings(max_examples=300)
+@given(default_grub_texts(), _values)
+def test_default_grub_set_then_remove_is_identity(text, value):
+    new = bl.default_grub_set(text, value)
+    cmdline, _ = bl.default_grub_evaluate([("/etc/default/grub", new)])
+    assert bl.cmdline_values(cmdline) == [value]
+    assert bl.default_grub_remove(new) == text
+
+
+@settings(max_examples=300)
+@given(default_grub_texts(with_crashkernel=True), _values)
+def test_default_grub_set_is_idempotent_and_single(text, value):
+    new = bl.default_grub_set(text, value)
+    assert bl.default_grub_set(new, value) == new
+    cmdline, _ = bl.default_grub_evaluate([("/etc/default/grub", new)])
+    assert bl.cmdline_values(cmdline) == [value]
+    cmdline, _ = bl.default_grub_evaluate([("/etc/default/grub", bl.default_grub_remove(new))])
+    assert bl.cmdline_values(cmdline) == []
