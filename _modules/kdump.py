@@ -1,0 +1,576 @@
+"""Execution module for kdump: configuration, readiness, dump space, the initrd, the trigger.
+
+The neutral settings schema and the per-OS-family files live in ``kdumplib.schema`` and
+``kdumplib.kdumpconf``; vmcore size estimates in ``kdumplib.sizing``. This module is the Salt
+glue: it reads and writes under the minion option ``kdump_root`` (default ``/``), runs the
+distribution's tools as argument lists and reports in plain words.
+"""
+
+import difflib
+import logging
+import os
+import re
+import shlex
+
+import salt.utils.path
+import salt.utils.platform
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+from kdumplib import files, kdumpconf, schema, sizes, sizing
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "kdump"
+
+CRASH_LOADED = "/sys/kernel/kexec_crash_loaded"
+CRASH_SIZE = "/sys/kernel/kexec_crash_size"
+PROC_CMDLINE = "/proc/cmdline"
+PROC_MEMINFO = "/proc/meminfo"
+PROC_KCORE = "/proc/kcore"
+SYSRQ = "/proc/sys/kernel/sysrq"
+SYSRQ_TRIGGER = "/proc/sysrq-trigger"
+
+
+def __virtual__():
+    if not salt.utils.platform.is_linux():
+        return (False, "kdump: kexec crash dumps exist only on Linux")
+    return __virtualname__
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _root():
+    return __opts__.get("kdump_root", "/")
+
+
+def _os_family():
+    """The ``os_family`` grain and its OS_FAMILIES row; CommandExecutionError if unsupported."""
+    name = __grains__.get("os_family")
+    try:
+        return name, kdumpconf.family(name)
+    except ValueError as exc:
+        raise CommandExecutionError(str(exc)) from None
+
+
+def _invalid(exc):
+    return SaltInvocationError(str(exc))
+
+
+def _read_int(path):
+    """An integer sysfs/procfs file under the root; None when it does not exist."""
+    text = files.read_text(_root(), path)
+    if text is None:
+        return None
+    try:
+        return int(text.strip() or 0)
+    except ValueError:
+        raise CommandExecutionError(f"{path}: {text.strip()!r} is not a number") from None
+
+
+def _mem_bytes():
+    """Total RAM from /proc/meminfo under the root, else the ``mem_total`` grain (MiB)."""
+    text = files.read_text(_root(), PROC_MEMINFO) or ""
+    match = re.search(r"^MemTotal:\s+(\d+)\s*kB", text, re.MULTILINE)
+    if match:
+        return int(match.group(1)) * 1024
+    return int(__grains__.get("mem_total", 0)) * (1 << 20)
+
+
+def _free_bytes(path):
+    """Bytes free for an unprivileged writer at ``path`` (its nearest existing parent)."""
+    real = files.rooted(_root(), path)
+    while not os.path.exists(real):
+        parent = os.path.dirname(real)
+        if parent == real:
+            break
+        real = parent
+    try:
+        stat = os.statvfs(real)
+    except OSError as exc:
+        raise CommandExecutionError(f"cannot stat the file system of {path}: {exc}") from exc
+    return stat.f_bavail * stat.f_frsize
+
+
+def _run(cmd):
+    result = __salt__["cmd.run_all"](cmd, python_shell=False, ignore_retcode=True)
+    if result["retcode"] != 0:
+        raise CommandExecutionError(
+            f"{shlex.join(cmd)} failed (exit {result['retcode']}): "
+            f"{(result.get('stderr') or result.get('stdout') or '').strip()}"
+        )
+    return result
+
+
+def _validated(settings):
+    """validate() without the system check, for internal callers."""
+    try:
+        normalized = schema.validate_settings(settings)
+    except ValueError as exc:
+        raise _invalid(exc) from None
+    name, _row = _os_family()
+    try:
+        kdumpconf.check_supported(name, normalized)
+    except ValueError as exc:
+        raise _invalid(exc) from None
+    return normalized
+
+
+def _device_exists(device):
+    if device.startswith("UUID="):
+        device = "/dev/disk/by-uuid/" + device[len("UUID="):]
+    elif device.startswith("LABEL="):
+        device = "/dev/disk/by-label/" + device[len("LABEL="):]
+    return os.path.exists(files.rooted(_root(), device))
+
+
+def _running_crashkernel():
+    """The crashkernel= values on the running kernel's command line (under the root)."""
+    cmdline = files.read_text(_root(), PROC_CMDLINE) or ""
+    values = [arg.split("=", 1)[1] for arg in cmdline.split() if arg.startswith("crashkernel=")]
+    return " ".join(values) or None
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def validate(settings):
+    """
+    Check neutral kdump settings before anything is written, so mistakes name their key.
+
+    :param dict settings: the ``kdump:settings`` mapping (target, collector, failure_action,
+        initrd, hooks, capture_cmdline_append); missing keys get their defaults.
+    :return: the settings normalized, every default filled in.
+    :raises SaltInvocationError: message starts with the key, e.g.
+        ``kdump:settings:collector:dump_level: 40 is out of range 0-31``, also when this
+        minion's OS family cannot express a setting.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.validate '{"collector": {"dump_level": 31}}'
+    """
+    return _validated(settings)
+
+
+def validate_pillar(data):
+    """
+    Check the whole ``kdump:`` pillar once, at the edge, before any state changes the system.
+
+    Besides types, ranges and conflicts it checks the system: a ``device`` or ``raw`` target
+    must exist under the root unless it is the volume the formula creates
+    (``/dev/<vg>/<lv>`` or ``/dev/mapper/<vg>-<lv>``).
+
+    :param dict data: the ``kdump:`` pillar mapping.
+    :return: the pillar normalized with every default filled in.
+    :raises SaltInvocationError: message starts with the pillar key (``kdump:volume:size: ...``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.validate_pillar "$(salt-call --out=json pillar.get kdump)"
+    """
+    try:
+        pillar = schema.validate_pillar(data)
+    except ValueError as exc:
+        raise _invalid(exc) from None
+    name, _row = _os_family()
+    try:
+        kdumpconf.check_supported(name, pillar["settings"])
+    except ValueError as exc:
+        raise _invalid(exc) from None
+    target = pillar["settings"]["target"]
+    device = target["device"]
+    if target["type"] in ("device", "raw") and device not in schema.volume_devices(pillar["volume"]):
+        if not _device_exists(device):
+            raise SaltInvocationError(
+                f"kdump:settings:target:device: {device} does not exist and is not the managed "
+                "volume kdump:volume"
+            )
+    return pillar
+
+
+def settings():
+    """
+    Read this minion's kdump configuration file into the neutral settings schema.
+
+    Entries absent from the file get the value the distribution's tool assumes without them.
+
+    :return: normalized settings (same shape as ``kdump.validate``).
+    :raises CommandExecutionError: the file holds something this module cannot manage
+        (e.g. a ``core_collector`` that is not makedumpfile).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.settings
+    """
+    name, row = _os_family()
+    text = files.read_text(_root(), row["config"], default="")
+    try:
+        return kdumpconf.parse(name, text)
+    except ValueError as exc:
+        raise CommandExecutionError(f"{row['config']}: {exc}") from None
+
+
+def render(settings=None):
+    """
+    Show the configuration file these settings would produce, without writing it.
+
+    Lines and comments the module does not manage are kept as they are.
+
+    :param dict settings: neutral settings; default: the current file's (``kdump.settings``).
+    :return: ``{"path": str, "text": str}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.render '{"target": {"path": "/var/crash"}}'
+    """
+    name, row = _os_family()
+    wanted = globals()["settings"]() if settings is None else _validated(settings)
+    existing = files.read_text(_root(), row["config"], default="")
+    try:
+        text = kdumpconf.render(name, wanted, existing)
+    except ValueError as exc:
+        raise _invalid(exc) from None
+    return {"path": row["config"], "text": text}
+
+
+def configure(settings, test=False):
+    """
+    Write the kdump configuration file for these settings, atomically, only when it differs.
+
+    The previous file is kept once as ``<file>.kdump-formula.bak``.
+
+    :param dict settings: neutral settings (validated here).
+    :param bool test: only report what would change.
+    :return: ``{"path": str, "changed": bool, "diff": str}`` (``diff`` is a unified diff).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.configure '{"collector": {"dump_level": 31, "compression": "lzo"}}'
+    """
+    rendered = render(settings)
+    path = rendered["path"]
+    old = files.read_text(_root(), path, default="")
+    diff = "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            rendered["text"].splitlines(keepends=True),
+            fromfile=path,
+            tofile=path,
+        )
+    )
+    changed = old != rendered["text"]
+    if changed and not test:
+        files.write_text_atomic(_root(), path, rendered["text"])
+    return {"path": path, "changed": changed, "diff": diff}
+
+
+def estimate(dump_level=None):
+    """
+    Estimate how many bytes a vmcore of this minion will take, to size and check its target.
+
+    Uses ``makedumpfile --mem-usage /proc/kcore`` when the root is ``/``, the tool exists and
+    we are root; otherwise (or when it fails) RAM × the ratio for the dump level documented
+    in ``kdumplib.sizing``.
+
+    :param dump_level: 0-31 or a retry list; default: the configured one.
+    :return: ``{"bytes": int, "method": "makedumpfile"|"ratio", "mem_bytes": int,
+        "dump_level": int|list}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.estimate
+        salt '*' kdump.estimate dump_level=1
+    """
+    if dump_level is None:
+        dump_level = globals()["settings"]()["collector"]["dump_level"]
+    try:
+        dump_level = schema.normalize_dump_level(dump_level, "dump_level")
+    except ValueError as exc:
+        raise _invalid(exc) from None
+    mem_bytes = _mem_bytes()
+    tool = salt.utils.path.which("makedumpfile")
+    if _root() in ("/", "") and tool and os.geteuid() == 0 and os.path.exists(PROC_KCORE):
+        cmd = [tool, "--mem-usage", PROC_KCORE]
+        result = __salt__["cmd.run_all"](cmd, python_shell=False, ignore_retcode=True)
+        if result["retcode"] == 0:
+            try:
+                usage = sizing.parse_mem_usage(result["stdout"])
+                return {
+                    "bytes": sizing.dump_bytes_from_usage(usage, dump_level),
+                    "method": "makedumpfile",
+                    "mem_bytes": mem_bytes,
+                    "dump_level": dump_level,
+                }
+            except ValueError as exc:
+                log.warning("kdump.estimate: %s; falling back to the ratio table", exc)
+        else:
+            log.warning(
+                "kdump.estimate: %s failed: %s; falling back to the ratio table",
+                shlex.join(cmd),
+                result.get("stderr", "").strip(),
+            )
+    return {
+        "bytes": sizing.estimate_by_ratio(mem_bytes, dump_level),
+        "method": "ratio",
+        "mem_bytes": mem_bytes,
+        "dump_level": dump_level,
+    }
+
+
+def check_space(path=None, needed=None):
+    """
+    Fail before a crash when the dump target cannot hold a vmcore, instead of only warning.
+
+    :param str path: directory to check; default: the configured target path (local and
+        device targets; a remote NFS/SSH target cannot be checked from here).
+    :param needed: bytes (or a size such as ``4G``) needed; default: ``kdump.estimate``.
+    :return: ``{"path", "free_bytes", "needed_bytes", "ok": True}``; for a remote target
+        ``free_bytes`` is None and ``checked`` is False.
+    :raises CommandExecutionError: ``not enough space to save a vmcore: need N, target has M``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.check_space
+        salt '*' kdump.check_space path=/var/crash needed=2G
+    """
+    if needed is None:
+        needed_bytes = estimate()["bytes"]
+    else:
+        try:
+            needed_bytes = sizes.parse_size(needed)
+        except ValueError as exc:
+            raise SaltInvocationError(f"needed: {exc}") from None
+    if path is None:
+        target = globals()["settings"]()["target"]
+        if target["type"] in ("nfs", "ssh", "raw"):
+            return {
+                "path": target["path"],
+                "free_bytes": None,
+                "needed_bytes": needed_bytes,
+                "ok": True,
+                "checked": False,
+                "reason": f"a {target['type']} target cannot be measured from the minion",
+            }
+        path = target["path"]
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise SaltInvocationError(f"path: {path!r} is not an absolute path")
+    free = _free_bytes(path)
+    if free < needed_bytes:
+        raise CommandExecutionError(
+            f"not enough space to save a vmcore: need {needed_bytes} ({sizing.human(needed_bytes)}), "
+            f"target has {free} ({sizing.human(free)}) at {path}"
+        )
+    return {"path": path, "free_bytes": free, "needed_bytes": needed_bytes, "ok": True, "checked": True}
+
+
+def _service_state(service, problems):
+    enabled = active = None
+    if "service.enabled" in __salt__ and "service.status" in __salt__:
+        try:
+            enabled = bool(__salt__["service.enabled"](service))
+            active = bool(__salt__["service.status"](service))
+        except Exception as exc:  # pylint: disable=broad-except
+            problems.append(f"cannot ask the service manager about {service}: {exc}")
+    else:
+        problems.append(f"cannot tell whether {service} is enabled: no service module on this minion")
+    if enabled is False:
+        problems.append(f"the {service} service is not enabled")
+    if active is False:
+        problems.append(f"the {service} service is not running")
+    return enabled, active
+
+
+def _crashkernel_state(problems):
+    """(reserved_bytes, loaded, reboot_pending) from sysfs and crashkernel.get."""
+    reserved = _read_int(CRASH_SIZE)
+    loaded_flag = _read_int(CRASH_LOADED)
+    running = _running_crashkernel()
+    reboot_pending = None
+    if "crashkernel.get" in __salt__:
+        try:
+            current = __salt__["crashkernel.get"]()
+            reboot_pending = bool(current.get("reboot_pending"))
+            running = current.get("running") or running
+            if reboot_pending:
+                problems.append(
+                    f"reboot pending: the boot loader gives crashkernel={current.get('configured')}, "
+                    f"the running kernel has {('crashkernel=' + running) if running else 'none'}"
+                )
+        except Exception as exc:  # pylint: disable=broad-except
+            problems.append(f"cannot read the crashkernel= configuration: {exc}")
+    if loaded_flag is None:
+        problems.append(f"the kernel has no kexec crash support ({CRASH_LOADED} is missing)")
+    if not reserved:
+        if running:
+            problems.append(
+                "no memory reserved for the crash kernel although the running kernel has "
+                f"crashkernel={running} (no range matches this RAM, or the reservation failed)"
+            )
+        else:
+            problems.append(
+                "no memory reserved for the crash kernel: crashkernel= is not on the running "
+                "kernel's command line"
+            )
+    elif not loaded_flag:
+        problems.append("the crash kernel is not loaded: start the kdump service or run kdump.rebuild")
+    return reserved or 0, bool(loaded_flag), reboot_pending
+
+
+def status():
+    """
+    Say in one dict whether a crash on this minion would be saved, and if not, why.
+
+    Read-only: safe on any machine, including one without kdump installed.
+
+    :return: ``{"os_family", "service", "enabled", "active", "loaded", "reserved_bytes",
+        "reboot_pending", "config", "target", "free_bytes", "estimate_bytes", "ready",
+        "problems"}``; ``problems`` is a list of plain sentences, empty when ``ready``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.status
+    """
+    problems = []
+    name = __grains__.get("os_family")
+    row = kdumpconf.OS_FAMILIES.get(name)
+    result = {
+        "os_family": name,
+        "service": row["service"] if row else None,
+        "enabled": None,
+        "active": None,
+        "config": row["config"] if row else None,
+        "target": None,
+        "free_bytes": None,
+        "estimate_bytes": None,
+    }
+    if row is None:
+        problems.append(f"os family {name!r} is not supported (supported: {', '.join(kdumpconf.OS_FAMILIES)})")
+    else:
+        if files.read_text(_root(), row["config"]) is None:
+            problems.append(
+                f"{row['config']} does not exist: kdump is not installed or not configured "
+                f"(packages: {', '.join(row['packages'])})"
+            )
+        result["enabled"], result["active"] = _service_state(row["service"], problems)
+    result["reserved_bytes"], result["loaded"], result["reboot_pending"] = _crashkernel_state(problems)
+    if row is not None:
+        try:
+            current = settings()
+            target = dict(current["target"])
+            result["target"] = target
+            result["estimate_bytes"] = estimate(current["collector"]["dump_level"])["bytes"]
+            if target["type"] in ("local", "device"):
+                result["free_bytes"] = _free_bytes(target["path"])
+                if result["free_bytes"] < result["estimate_bytes"]:
+                    problems.append(
+                        f"not enough space to save a vmcore: need {result['estimate_bytes']} "
+                        f"({sizing.human(result['estimate_bytes'])}), target has "
+                        f"{result['free_bytes']} ({sizing.human(result['free_bytes'])}) at {target['path']}"
+                    )
+            if target["type"] in ("device", "raw") and not _device_exists(target["device"]):
+                problems.append(f"the dump device {target['device']} does not exist")
+        except (CommandExecutionError, SaltInvocationError) as exc:
+            problems.append(str(exc))
+    result["problems"] = problems
+    result["ready"] = not problems
+    return result
+
+
+def rebuild():
+    """
+    Rebuild the capture initrd and reload the crash kernel the distribution's way, then
+    verify the kernel is loaded, so a changed configuration is in force before any crash.
+
+    RedHat: ``kdumpctl rebuild`` + ``kdumpctl restart``; Debian: ``kdump-config unload`` +
+    ``kdump-config load``; Suse: ``systemctl restart kdump`` (table: ``kdumpconf.OS_FAMILIES``).
+
+    :return: ``{"command": [argv of the last command], "commands": [[argv], ...],
+        "loaded": bool, "reserved_bytes": int, "output": str}``.
+    :raises CommandExecutionError: a command failed, or memory is reserved but the crash
+        kernel is still not loaded (with the tools' output).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.rebuild
+    """
+    _name, row = _os_family()
+    outputs = []
+    for cmd in row["rebuild"]:
+        result = _run(list(cmd))
+        outputs.append(f"$ {shlex.join(cmd)}\n{result.get('stdout', '')}{result.get('stderr', '')}".rstrip())
+    reserved = _read_int(CRASH_SIZE) or 0
+    loaded = bool(_read_int(CRASH_LOADED))
+    output = "\n".join(outputs)
+    if reserved and not loaded:
+        raise CommandExecutionError(
+            f"{CRASH_LOADED} is 0 after {shlex.join(row['rebuild'][-1])} although "
+            f"{sizing.human(reserved)} is reserved:\n{output}"
+        )
+    return {
+        "command": list(row["rebuild"][-1]),
+        "commands": [list(cmd) for cmd in row["rebuild"]],
+        "loaded": loaded,
+        "reserved_bytes": reserved,
+        "output": output,
+    }
+
+
+def crash(confirm=None, force=False):
+    """
+    Crash this minion on purpose (SysRq ``c``) to prove that its dumps are saved.
+
+    A real crash never returns: call it asynchronously (``salt --async``) and wait for the
+    minion to come back. Refused unless ``confirm`` is this minion's id, and refused when
+    ``kdump.status`` is not ready unless ``force=True``. Enables SysRq, syncs the disks, then
+    writes ``c`` to ``/proc/sysrq-trigger`` (all under ``kdump_root``).
+
+    :param str confirm: must equal the minion id.
+    :param bool force: crash even when ``kdump.status`` reports problems.
+    :return: only under a fake root (tests): ``{"triggered": True, "minion": id}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt --async web01 kdump.crash confirm=web01
+    """
+    minion = __grains__.get("id") or __opts__.get("id")
+    if confirm is None or str(confirm) != str(minion):
+        raise SaltInvocationError(
+            f"confirm: {confirm!r} is not this minion's id; pass confirm={minion} to crash it"
+        )
+    for path in (SYSRQ, SYSRQ_TRIGGER):
+        if not os.path.exists(files.rooted(_root(), path)):
+            raise CommandExecutionError(f"{path} does not exist: this kernel has no magic SysRq")
+    if not force:
+        current = status()
+        if not current["ready"]:
+            raise CommandExecutionError(
+                "refusing to crash: kdump is not ready: " + "; ".join(current["problems"])
+                + " (force=True crashes anyway)"
+            )
+    with open(files.rooted(_root(), SYSRQ), "w", encoding="ascii") as handle:
+        handle.write("1\n")
+    _run(["sync"])
+    log.warning("kdump.crash: crashing %s now through %s", minion, SYSRQ_TRIGGER)
+    with open(files.rooted(_root(), SYSRQ_TRIGGER), "w", encoding="ascii") as handle:
+        handle.write("c")
+    return {"triggered": True, "minion": minion}
