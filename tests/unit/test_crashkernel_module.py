@@ -1,0 +1,254 @@
+"""_modules/crashkernel.py with a mocked loader: errors, recommend, backends, set/remove."""
+
+import pathlib
+import shutil
+from unittest.mock import MagicMock, patch
+
+import pytest
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+from _modules import crashkernel
+from kdumplib import bootloader
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "bootloader"
+G = 1 << 30
+
+
+@pytest.fixture
+def root(tmp_path):
+    path = tmp_path / "root"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def pillar():
+    return {}
+
+
+@pytest.fixture
+def run_all():
+    return MagicMock(return_value={"retcode": 0, "stdout": "", "stderr": ""})
+
+
+@pytest.fixture
+def configure_loader_modules(root, pillar, run_all):
+    return {
+        crashkernel: {
+            "__opts__": {"kdump_root": str(root)},
+            "__grains__": {"os": "Debian", "os_family": "Debian", "osrelease": "12", "mem_total": 4096},
+            "__salt__": {
+                "cmd.run_all": run_all,
+                "pillar.get": lambda key, default=None: pillar.get(key, default),
+            },
+        }
+    }
+
+
+def put(root, path, text):
+    real = root / path.lstrip("/")
+    real.parent.mkdir(parents=True, exist_ok=True)
+    real.write_text(text, encoding="utf-8")
+    return real
+
+
+def no_tools(name):
+    return None
+
+
+# ---------------------------------------------------------------- arguments
+
+
+@pytest.mark.parametrize(
+    "value, reason", [("4G-1G:128M", "start >= end"), ("128X", "unknown suffix"), ("0", "zero size")]
+)
+def test_bad_value_is_invocation_error_naming_argument_value_and_reason(value, reason):
+    for call in (crashkernel.parse, crashkernel.set, lambda v: crashkernel.resolve(v, G)):
+        with pytest.raises(SaltInvocationError) as info:
+            call(value)
+        message = str(info.value)
+        assert message.startswith("value: ") and repr(value) in message and reason in message
+
+
+def test_resolve_bad_mem_bytes():
+    with pytest.raises(SaltInvocationError, match=r"^mem_bytes: 'lots' is not a byte count"):
+        crashkernel.resolve("128M", "lots")
+
+
+def test_resolve_uses_meminfo_under_root_then_grains(root):
+    assert crashkernel.resolve("1G-4G:192M,4G-:256M") == 256 << 20  # grains: 4096 MiB
+    put(root, "/proc/meminfo", "MemTotal:        3915776 kB\nMemFree: 1 kB\n")
+    assert crashkernel.resolve("1G-4G:192M,4G-:256M") == 192 << 20
+
+
+# ---------------------------------------------------------------- recommend
+
+
+def test_recommend_distribution_default():
+    assert crashkernel.recommend() == {
+        "value": "384M-:128M",
+        "source": "default for Debian 12 (kdump-tools)",
+        "reserved_bytes": 128 << 20,
+    }
+
+
+def test_recommend_pillar_wins_unless_auto(pillar):
+    pillar["kdump:crashkernel:value"] = "1024M"
+    assert crashkernel.recommend() == {
+        "value": "1G",
+        "source": "pillar kdump:crashkernel:value",
+        "reserved_bytes": G,
+    }
+    pillar["kdump:crashkernel:value"] = "auto"
+    assert crashkernel.recommend()["source"].startswith("default for Debian 12")
+
+
+def test_recommend_bad_pillar_names_the_key(pillar):
+    pillar["kdump:crashkernel:value"] = "2G-1G:1M"
+    with pytest.raises(SaltInvocationError, match=r"^kdump:crashkernel:value: '2G-1G:1M': .*start >= end"):
+        crashkernel.recommend()
+
+
+# ---------------------------------------------------------------- backend detection
+
+
+def test_backend_none_explains(root):
+    with patch("salt.utils.path.which", no_tools):
+        found = crashkernel.backend()
+    assert found["name"] is None and "/etc/default/grub" in found["reason"]
+    with patch("salt.utils.path.which", no_tools), pytest.raises(CommandExecutionError, match="no supported boot loader"):
+        crashkernel.set("256M")
+
+
+def test_backend_grub_legacy_only_without_grub2(root):
+    put(root, "/boot/grub/grub.conf", (FIXTURES / "grub.conf").read_text())
+    with patch("salt.utils.path.which", no_tools):
+        assert crashkernel.backend()["name"] == "grub-legacy"
+        put(root, "/boot/grub/grub.cfg", "")
+        put(root, "/etc/default/grub", 'GRUB_CMDLINE_LINUX=""\n')
+        assert crashkernel.backend()["name"] == "grub2-default"
+
+
+def test_backend_grubby_needs_binary_and_entries(root):
+    put(root, "/etc/default/grub", 'GRUB_CMDLINE_LINUX="ro"\n')
+    put(root, "/boot/loader/entries/abc-5.14.0.conf", (FIXTURES / "bls.rhel9.conf").read_text())
+    with patch("salt.utils.path.which", no_tools):
+        assert crashkernel.backend()["name"] == "grub2-default"
+    with patch("salt.utils.path.which", lambda name: "/usr/sbin/grubby" if name == "grubby" else None):
+        found = crashkernel.backend()
+    assert found == {
+        "name": "grubby",
+        "files": ["/boot/loader/entries/abc-5.14.0.conf"],
+        "reason": "grubby at /usr/sbin/grubby and BLS entries in /boot/loader/entries",
+    }
+
+
+# ---------------------------------------------------------------- grubby
+
+
+def fake_grubby(root):
+    """A cmd.run_all that edits the BLS entries as grubby would."""
+
+    def run(argv, python_shell=False):
+        assert python_shell is False and argv[:2] == ["grubby", "--update-kernel=ALL"]
+        for entry in (root / "boot/loader/entries").glob("*.conf"):
+            lines = entry.read_text().splitlines(keepends=True)
+            for index, line in enumerate(lines):
+                if line.startswith("options "):
+                    body = bootloader.cmdline_remove(line[len("options "):].rstrip("\n"))
+                    if argv[2].startswith("--args="):
+                        body = bootloader.cmdline_set(body, argv[2].split("=", 2)[2])
+                    lines[index] = "options " + body + "\n"
+            entry.write_text("".join(lines))
+        return {"retcode": 0, "stdout": "", "stderr": ""}
+
+    return run
+
+
+def test_grubby_set_runs_once_and_verifies(root, run_all):
+    put(root, "/boot/loader/entries/abc-5.14.0.conf", (FIXTURES / "bls.rhel9.conf").read_text())
+    put(root, "/proc/cmdline", "BOOT_IMAGE=(hd0,msdos1)/vmlinuz ro crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M\n")
+    run_all.side_effect = fake_grubby(root)
+    with patch("salt.utils.path.which", lambda name: "/usr/sbin/grubby" if name == "grubby" else None):
+        predicted = crashkernel.set("512M", test=True)
+        assert run_all.call_count == 0
+        assert predicted["changed"] and predicted["commands"] == [
+            ["grubby", "--update-kernel=ALL", "--args=crashkernel=512M"]
+        ]
+        done = crashkernel.set("512M")
+        assert done == predicted
+        state = crashkernel.get()
+        assert state["configured"] == "512M" and state["reboot_pending"] is True
+        assert crashkernel.set("512M")["changed"] is False
+        assert run_all.call_count == 1
+        removed = crashkernel.remove()
+        assert removed["commands"] == [["grubby", "--update-kernel=ALL", "--remove-args=crashkernel"]]
+        assert crashkernel.get()["configured"] is None
+
+
+def test_grubby_failure_is_command_error_with_stderr(root, run_all):
+    put(root, "/boot/loader/entries/abc-5.14.0.conf", (FIXTURES / "bls.rhel9.conf").read_text())
+    run_all.return_value = {"retcode": 1, "stdout": "", "stderr": "grubby: bad entry"}
+    with patch("salt.utils.path.which", lambda name: "/usr/sbin/grubby" if name == "grubby" else None):
+        with pytest.raises(CommandExecutionError, match="grubby --update-kernel=ALL --args=crashkernel=256M .*grubby: bad entry"):
+            crashkernel.set("256M")
+
+
+def test_grubby_rhel8_kernelopts_configured_from_grubenv(root):
+    put(root, "/boot/loader/entries/0a1b2c3d4e5f40718293a4b5c6d7e8f9-4.18.0-553.el8_10.x86_64.conf",
+        (FIXTURES / "bls.rhel8.conf").read_text())
+    put(root, "/boot/grub2/grubenv", (FIXTURES / "grubenv.rhel8").read_text())
+    with patch("salt.utils.path.which", lambda name: "/usr/sbin/grubby" if name == "grubby" else None):
+        assert crashkernel.get()["configured"] == "auto"
+        predicted = crashkernel.set("1G-4G:192M,4G-64G:256M,64G-:512M", test=True)
+    assert "/boot/grub2/grubenv" in predicted["files"] and predicted["old"] == "auto"
+
+
+# ---------------------------------------------------------------- grub2-default
+
+
+def test_grub2_mkconfig_used_when_no_update_grub(root, run_all):
+    put(root, "/etc/default/grub", (FIXTURES / "default_grub.debian12").read_text())
+    put(root, "/boot/grub2/grub.cfg", "")
+    with patch("salt.utils.path.which", lambda name: "/usr/sbin/grub2-mkconfig" if name == "grub2-mkconfig" else None):
+        result = crashkernel.set("192M")
+    assert result["commands"] == [["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"]]
+    run_all.assert_called_once_with(["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"], python_shell=False)
+    assert 'GRUB_CMDLINE_LINUX="crashkernel=192M"' in (root / "etc/default/grub").read_text()
+    assert (root / "etc/default/grub.kdump-formula.bak").exists()
+
+
+def test_grub2_test_mode_writes_and_runs_nothing(root, run_all):
+    original = (FIXTURES / "default_grub.debian12").read_text()
+    put(root, "/etc/default/grub", original)
+    put(root, "/etc/default/grub.d/kdump-tools.cfg", (FIXTURES / "kdump-tools.cfg").read_text())
+    with patch("salt.utils.path.which", lambda name: "/usr/sbin/update-grub" if name == "update-grub" else None):
+        result = crashkernel.set("256M", test=True)
+    assert result == {
+        "backend": "grub2-default",
+        "old": "384M-:128M",
+        "new": "256M",
+        "changed": True,
+        "files": ["/etc/default/grub", "/etc/default/grub.d/kdump-tools.cfg", bootloader.GUARD_PATH],
+        "commands": [["update-grub"]],
+    }
+    assert run_all.call_count == 0
+    assert (root / "etc/default/grub").read_text() == original
+    assert not (root / bootloader.GUARD_PATH.lstrip("/")).exists()
+
+
+def test_grub2_unreadable_assignment_refuses_before_writing(root, run_all):
+    put(root, "/etc/default/grub", 'GRUB_CMDLINE_LINUX="ro\n  quiet"\n')
+    with patch("salt.utils.path.which", no_tools), pytest.raises(CommandExecutionError, match="not a one-line"):
+        crashkernel.set("256M")
+    assert run_all.call_count == 0
+
+
+def test_grub_legacy_default_entry_only(root):
+    put(root, "/boot/grub/grub.conf", (FIXTURES / "grub.conf").read_text().replace("default=0", "default=2"))
+    with patch("salt.utils.path.which", no_tools):
+        result = crashkernel.set("256M", default_entry_only=True)
+        assert result["files"] == ["/boot/grub/grub.conf"] and result["commands"] == []
+        state = crashkernel.get()
+    assert state["configured"] == "256M"
+    assert [s["value"] for s in state["sources"]] == ["128M@16M", "256M"]
