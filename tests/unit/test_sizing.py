@@ -1,0 +1,83 @@
+"""kdumplib.sizing: vmcore estimates from makedumpfile's page table or from the ratio table."""
+
+import pytest
+
+from kdumplib import sizing
+
+# makedumpfile --mem-usage /proc/kcore on a 4 GiB machine (layout of makedumpfile 1.6/1.7).
+MEM_USAGE = """\
+The kernel version is not supported.
+The makedumpfile operation may be incomplete.
+
+TYPE		PAGES			EXCLUDABLE	DESCRIPTION
+----------------------------------------------------------------------
+ZERO		21299           	yes		Pages filled with zero
+NON_PRI_CACHE	91785           	yes		Cache pages without private flag
+PRI_CACHE	1               	yes		Cache pages with private flag
+USER		14057           	yes		User process pages
+FREE		740700          	yes		Free pages
+KERN_DATA	14243           	no		Dumpable kernel data
+
+page size:		4096
+Total pages on system:	882085
+Total size on system:	3613020160       Byte
+"""
+
+
+def test_parse_mem_usage():
+    usage = sizing.parse_mem_usage(MEM_USAGE)
+    assert usage["page_size"] == 4096
+    assert usage["total_pages"] == 882085
+    assert usage["pages"] == {
+        "ZERO": 21299, "NON_PRI_CACHE": 91785, "PRI_CACHE": 1,
+        "USER": 14057, "FREE": 740700, "KERN_DATA": 14243,
+    }
+
+
+@pytest.mark.parametrize(
+    "level, kept_pages",
+    [
+        (31, 14243),
+        (0, 21299 + 91785 + 1 + 14057 + 740700 + 14243),
+        (1, 91785 + 1 + 14057 + 740700 + 14243),
+        (2, 21299 + 1 + 14057 + 740700 + 14243),
+        (4, 21299 + 14057 + 740700 + 14243),
+        (17, 91785 + 1 + 14057 + 14243),
+        ([11, 31], 1 + 740700 + 14243),
+    ],
+)
+def test_dump_bytes_follow_the_level_bits(level, kept_pages):
+    usage = sizing.parse_mem_usage(MEM_USAGE)
+    assert sizing.dump_bytes_from_usage(usage, level) == kept_pages * 4096
+
+
+def test_parse_mem_usage_rejects_other_output():
+    with pytest.raises(ValueError, match="no page table"):
+        sizing.parse_mem_usage("makedumpfile: command not found\n")
+
+
+def test_ratio_table():
+    assert sizing.ratio_for_level(31) == pytest.approx(0.10)
+    assert sizing.ratio_for_level(0) == pytest.approx(1.0)
+    assert sizing.ratio_for_level(16) == pytest.approx(0.70)
+    # a retry list is sized for its first (larger) level
+    assert sizing.ratio_for_level([1, 31]) == sizing.ratio_for_level(1)
+    ratios = [sizing.ratio_for_level(level) for level in range(32)]
+    assert all(0 < ratio <= 1 for ratio in ratios)
+    # Red Hat: a -d 31 dump is usually under 10 % of RAM; our table is that upper bound.
+    assert min(ratios) == sizing.ratio_for_level(31)
+
+
+def test_estimate_by_ratio():
+    assert sizing.estimate_by_ratio(1 << 30, 31) == (1 << 30) // 10 + 1
+    assert sizing.estimate_by_ratio(1 << 30, 0) == 1 << 30
+
+
+def test_out_of_range_level():
+    with pytest.raises(ValueError, match="^dump_level: 32 is out of range"):
+        sizing.ratio_for_level(32)
+
+
+@pytest.mark.parametrize("num, text", [(10, "10 B"), (1536, "1.5 KiB"), (1610612736, "1.5 GiB")])
+def test_human(num, text):
+    assert sizing.human(num) == text
