@@ -154,7 +154,8 @@ def recommend():
 
         salt '*' crashkernel.recommend
     """
-    pillar_value = __salt__["pillar.get"]("kdump:crashkernel:value", "auto")
+    # salt 3008 masks pillar.get results ("**********") unless asked for the real value
+    pillar_value = __salt__["pillar.get"]("kdump:crashkernel:value", "auto", unmask=True)
     if pillar_value not in (None, "", "auto"):
         value = _parse(str(pillar_value), "kdump:crashkernel:value")["value"]
         source = "pillar kdump:crashkernel:value"

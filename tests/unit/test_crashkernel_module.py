@@ -39,7 +39,9 @@ def configure_loader_modules(root, pillar, run_all):
             "__grains__": {"os": "Debian", "os_family": "Debian", "osrelease": "12", "mem_total": 4096},
             "__salt__": {
                 "cmd.run_all": run_all,
-                "pillar.get": lambda key, default=None: pillar.get(key, default),
+                "pillar.get": lambda key, default=None, unmask=False: (
+                    pillar.get(key, default) if unmask else "**********"
+                ),
             },
         }
     }
