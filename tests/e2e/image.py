@@ -1,0 +1,456 @@
+"""Cached Debian 12 base disk image for the e2e tier (a real kernel under QEMU).
+
+Why: only a real kernel proves kdump works, and debootstrapping a guest takes minutes, so the
+image is built once per recipe and reused. The cache key is a hash of this file, the guest
+files it installs, the package list and the Salt version: change any of them and a new image
+is built. The image holds NO kdump packages: installing them is the formula's job (they come
+from the local apt repository built by ``tests/e2e/repo.py``).
+
+What the image contains: a bookworm rootfs (minbase + kernel, GRUB on a serial console, LVM,
+Python), Salt in a venv at ``/opt/salt`` installed offline from a host-side wheelhouse, apt
+pointed only at ``file:/mnt/host/repo`` (the guest has no network), and a systemd unit that
+runs one step per boot from the host's 9p share (see ``guest_files/``).
+
+CLI (as root, from the repository root)::
+
+    python -m tests.e2e.image build     # build or reuse; prints the image metadata
+    python -m tests.e2e.image info      # metadata of the cached image, if any
+    python -m tests.e2e.image repo      # also build or reuse the local apt repository
+    python -m tests.e2e.image vmlinux   # also fetch the guest kernel's debug vmlinux
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tests.e2e.hostcmd import E2EError, require_root, run
+
+SUITE = "bookworm"
+SALT_VERSION = "3008.4"
+IMAGE_SIZE = "4G"
+GUEST_HOSTNAME = "kdump-e2e"
+# The guest's python3 must match the interpreter that builds the wheelhouse (cp311 wheels).
+GUEST_PYTHON = (3, 11)
+BASE_PACKAGES = [
+    "linux-image-amd64",
+    "initramfs-tools",
+    "grub-pc",
+    "lvm2",
+    "systemd-sysv",
+    "udev",
+    "kmod",
+    "procps",
+    "e2fsprogs",
+    "zstd",
+    "xz-utils",
+    "python3",
+    "python3-venv",
+]
+GUEST_FILES = Path(__file__).with_name("guest_files")
+STEP_RUNNER = "/usr/local/sbin/kdump-e2e-step"
+STEP_UNIT = "kdump-e2e-step.service"
+CHROOT_ENV = {
+    "DEBIAN_FRONTEND": "noninteractive",
+    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    "LC_ALL": "C.UTF-8",
+}
+GRUB_DEFAULTS = """\
+# /etc/default/grub for the kdump-formula e2e guest: serial console, short timeout.
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=1
+GRUB_DISTRIBUTOR=`lsb_release -i -s 2> /dev/null || echo Debian`
+GRUB_CMDLINE_LINUX_DEFAULT=""
+GRUB_CMDLINE_LINUX="console=ttyS0,115200"
+GRUB_TERMINAL=serial
+GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
+GRUB_DISABLE_OS_PROBER=true
+"""
+LOCAL_REPO_LINE = "deb [trusted=yes] file:/mnt/host/repo ./\n"
+
+
+def cache_dir():
+    """The cache directory, outside the repository (``$KDUMP_E2E_CACHE`` overrides)."""
+    return Path(os.environ.get("KDUMP_E2E_CACHE", "/var/cache/kdump-formula-e2e"))
+
+
+def recipe_key():
+    """Hash of everything that decides the image's content."""
+    digest = hashlib.sha256()
+    digest.update(Path(__file__).read_bytes())
+    for path in sorted(GUEST_FILES.iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest.update(json.dumps([SUITE, SALT_VERSION, IMAGE_SIZE, BASE_PACKAGES]).encode())
+    return digest.hexdigest()[:16]
+
+
+def debian_mirror():
+    """The Debian mirror this host's apt uses for the main suite (``$KDUMP_E2E_MIRROR`` wins).
+
+    Reads both one-line ``.list`` and deb822 ``.sources`` files, and skips the security
+    archive (debootstrap needs the main archive).
+    """
+    override = os.environ.get("KDUMP_E2E_MIRROR")
+    if override:
+        return override
+    candidates = []
+    files = [Path("/etc/apt/sources.list")] + sorted(Path("/etc/apt/sources.list.d").glob("*"))
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if path.suffix == ".sources":
+            for stanza in re.split(r"\n\s*\n", text):
+                fields = dict(
+                    (m.group(1).lower(), m.group(2).strip())
+                    for m in re.finditer(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.M)
+                )
+                if "deb" in fields.get("types", "").split() and SUITE in fields.get("suites", "").split():
+                    candidates.extend(fields.get("uris", "").split())
+        else:
+            for line in text.splitlines():
+                match = re.match(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
+                if match and match.group(2) == SUITE:
+                    candidates.append(match.group(1))
+    for uri in candidates:
+        if "security" not in uri:
+            return uri
+    raise E2EError("image", f"no Debian {SUITE} mirror found in /etc/apt/sources.list*; set KDUMP_E2E_MIRROR")
+
+
+@dataclass
+class BaseImage:
+    """A built base image and what the tests need to know about it."""
+
+    key: str
+    path: str
+    dpkg_status: str
+    kernel_release: str
+    kernel_package: str
+    kernel_version: str
+    root_uuid: str
+    salt_version: str
+    mirror: str
+    build_seconds: float
+    phase_seconds: dict
+    built_at: str
+
+    @classmethod
+    def load(cls, meta_path):
+        return cls(**json.loads(Path(meta_path).read_text(encoding="utf-8")))
+
+
+def _meta_path(key):
+    return cache_dir() / f"base-{key}.json"
+
+
+def cached_image():
+    """The cached image for the current recipe, or None."""
+    meta = _meta_path(recipe_key())
+    if meta.exists():
+        image = BaseImage.load(meta)
+        if Path(image.path).exists():
+            return image
+    return None
+
+
+@contextlib.contextmanager
+def cache_lock(name):
+    """Serialise builds of one cached artefact between concurrent processes."""
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with open(cache_dir() / f".{name}.lock", "w", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_image(log=print):
+    """Return the cached base image, building it first when the recipe changed."""
+    image = cached_image()
+    if image:
+        return image
+    require_root("image")
+    with cache_lock("image"):
+        image = cached_image()
+        if image:
+            return image
+        image = _build(recipe_key(), log)
+        _prune_old_images(image.key)
+        return image
+
+
+def _prune_old_images(keep_key):
+    for path in cache_dir().glob("base-*"):
+        if keep_key not in path.name:
+            path.unlink(missing_ok=True)
+
+
+def python_for_wheels():
+    """The host interpreter that builds the guest's wheels: must be CPython 3.11 like bookworm."""
+    if sys.version_info[:2] == GUEST_PYTHON:
+        return sys.executable
+    for name in ("python3.11",):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise E2EError("wheelhouse", "a host python3.11 is needed to build cp311 wheels for the bookworm guest")
+
+
+def ensure_wheelhouse(log=print):
+    """Wheels of salt and its dependencies for the guest, built once on the host."""
+    dest = cache_dir() / f"wheels-salt-{SALT_VERSION}-cp311"
+    done = dest / ".complete"
+    if done.exists():
+        return dest
+    with cache_lock("wheels"):
+        if done.exists():
+            return dest
+        tmp = Path(str(dest) + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        log(f"wheelhouse: pip wheel salt=={SALT_VERSION} -> {dest}")
+        run(
+            [python_for_wheels(), "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+             "--wheel-dir", tmp, f"salt=={SALT_VERSION}"],
+            "wheelhouse",
+            timeout=1200,
+        )
+        if not list(tmp.glob("salt-*.whl")):
+            raise E2EError("wheelhouse", f"pip wheel produced no salt wheel in {tmp}")
+        (tmp / ".complete").write_text(time.strftime("%FT%T%z"), encoding="utf-8")
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+    return dest
+
+
+class _Mounts:
+    """Loop device, mounts and the host's by-uuid link, undone in reverse order."""
+
+    def __init__(self):
+        self._undo = []
+
+    def push(self, argv=None, func=None):
+        self._undo.append((argv, func))
+
+    def close(self):
+        errors = []
+        while self._undo:
+            argv, func = self._undo.pop()
+            try:
+                if argv:
+                    run(argv, "image-cleanup", timeout=120)
+                else:
+                    func()
+            except Exception as exc:  # keep undoing the rest, report all at the end
+                errors.append(str(exc))
+        if errors:
+            raise E2EError("image-cleanup", "; ".join(errors))
+
+
+def _partition_node(loop):
+    """``/dev/loopNp1``: asks the kernel with ``partx -a`` and makes the node if udev is absent."""
+    part = f"{loop}p1"
+    if not os.path.exists(part):
+        with contextlib.suppress(E2EError):
+            run(["partx", "-a", loop], "image-disk")
+    if not os.path.exists(part):
+        sys_dev = Path("/sys/class/block") / (Path(loop).name + "p1") / "dev"
+        if sys_dev.exists():
+            major, minor = sys_dev.read_text(encoding="utf-8").strip().split(":")
+            os.mknod(part, 0o600 | 0o060000, os.makedev(int(major), int(minor)))
+    if not os.path.exists(part):
+        raise E2EError("image-disk", f"partition node {part} did not appear (losetup -P, partx -a, mknod)")
+    return part
+
+
+def _by_uuid_link(root_uuid, part, mounts):
+    """update-grub writes ``root=UUID=`` only when /dev/disk/by-uuid/<uuid> exists (no udev here)."""
+    link_dir = Path("/dev/disk/by-uuid")
+    created = [d for d in (link_dir.parent, link_dir) if not d.exists()]
+    link_dir.mkdir(parents=True, exist_ok=True)
+    link = link_dir / root_uuid
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(part)
+
+    def undo():
+        link.unlink(missing_ok=True)
+        for directory in reversed(created):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+    mounts.push(func=undo)
+
+
+def _chroot(mnt, argv, phase, timeout=900):
+    return run(["chroot", mnt, *argv], phase, env=CHROOT_ENV, timeout=timeout)
+
+
+def _install_guest_files(mnt, root_uuid):
+    etc = Path(mnt, "etc")
+    (etc / "hostname").write_text(GUEST_HOSTNAME + "\n", encoding="utf-8")
+    (etc / "hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {GUEST_HOSTNAME}\n", encoding="utf-8")
+    (etc / "fstab").write_text(f"UUID={root_uuid} / ext4 errors=remount-ro 0 1\n", encoding="utf-8")
+    (etc / "default" / "grub").write_text(GRUB_DEFAULTS, encoding="utf-8")
+    (etc / "modules-load.d").mkdir(exist_ok=True)
+    (etc / "modules-load.d" / "kdump-e2e.conf").write_text("9p\n9pnet_virtio\n", encoding="utf-8")
+    # The guest has no network: apt knows only the local repository on the share.
+    (etc / "apt" / "sources.list").write_text(
+        "# kdump-formula e2e guest: no network; packages come from the host share\n" + LOCAL_REPO_LINE,
+        encoding="utf-8",
+    )
+    runner = Path(mnt) / STEP_RUNNER.lstrip("/")
+    runner.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(GUEST_FILES / "kdump-e2e-step", runner)
+    runner.chmod(0o755)
+    shutil.copyfile(GUEST_FILES / STEP_UNIT, Path(mnt, "etc/systemd/system", STEP_UNIT))
+    Path(mnt, "mnt/host").mkdir(parents=True, exist_ok=True)
+
+
+def _build(key, log):
+    started = time.monotonic()
+    phases = {}
+
+    def phase_done(name, since):
+        phases[name] = round(time.monotonic() - since, 1)
+        log(f"image: {name} took {phases[name]}s")
+
+    mirror = debian_mirror()
+    t = time.monotonic()
+    wheels = ensure_wheelhouse(log)
+    phase_done("wheelhouse", t)
+
+    final_raw = cache_dir() / f"base-{key}.raw"
+    work = Path(tempfile.mkdtemp(prefix=f"base-{key}.", dir=cache_dir()))
+    raw = work / "disk.raw"
+    mnt = work / "mnt"
+    mnt.mkdir()
+    root_uuid = str(uuid.uuid4())
+    mounts = _Mounts()
+    try:
+        t = time.monotonic()
+        run(["truncate", "-s", IMAGE_SIZE, raw], "image-disk")
+        run(["parted", "-s", raw, "mklabel", "msdos", "mkpart", "primary", "ext4", "1MiB", "100%",
+             "set", "1", "boot", "on"], "image-disk")
+        loop = run(["losetup", "-P", "-f", "--show", raw], "image-disk").strip()
+        mounts.push(["losetup", "-d", loop])
+        part = _partition_node(loop)
+        run(["mkfs.ext4", "-q", "-F", "-U", root_uuid, "-L", "e2e-root", part], "image-disk")
+        run(["mount", part, mnt], "image-disk")
+        mounts.push(["umount", mnt])
+        phase_done("disk", t)
+
+        t = time.monotonic()
+        log(f"image: debootstrap {SUITE} from {mirror} (about 100 s)")
+        run(["debootstrap", "--variant=minbase", "--components=main",
+             "--include=" + ",".join(BASE_PACKAGES), SUITE, mnt, mirror],
+            "image-debootstrap", timeout=1800)
+        phase_done("debootstrap", t)
+
+        t = time.monotonic()
+        for fs in ("dev", "dev/pts", "proc", "sys"):
+            run(["mount", "--bind", f"/{fs}", mnt / fs], "image-chroot")
+            mounts.push(["umount", "-l", mnt / fs])
+        _by_uuid_link(root_uuid, part, mounts)
+        _install_guest_files(mnt, root_uuid)
+        _chroot(mnt, ["systemctl", "enable", STEP_UNIT], "image-chroot")
+        _chroot(mnt, ["passwd", "-d", "root"], "image-chroot")
+        _chroot(mnt, ["grub-install", "--target=i386-pc", loop], "image-grub")
+        _chroot(mnt, ["update-grub"], "image-grub")
+        grub_cfg = (mnt / "boot/grub/grub.cfg").read_text(encoding="utf-8")
+        if f"root=UUID={root_uuid}" not in grub_cfg:
+            raise E2EError("image-grub", f"grub.cfg does not boot root=UUID={root_uuid}")
+        phase_done("bootloader", t)
+
+        t = time.monotonic()
+        guest_wheels = mnt / "tmp/wheels"
+        shutil.copytree(wheels, guest_wheels)
+        _chroot(mnt, ["python3", "-m", "venv", "/opt/salt"], "image-salt")
+        _chroot(mnt, ["/opt/salt/bin/pip", "install", "--quiet", "--disable-pip-version-check",
+                      "--no-index", "--find-links", "/tmp/wheels", f"salt=={SALT_VERSION}"],
+                "image-salt", timeout=900)
+        shutil.rmtree(guest_wheels)
+        version = _chroot(mnt, ["/opt/salt/bin/salt-call", "--version"], "image-salt").strip()
+        if SALT_VERSION not in version:
+            raise E2EError("image-salt", f"guest salt-call reports {version!r}, wanted {SALT_VERSION}")
+        phase_done("salt", t)
+
+        t = time.monotonic()
+        kernels = sorted(p.name[len("vmlinuz-"):] for p in (mnt / "boot").glob("vmlinuz-*"))
+        if len(kernels) != 1:
+            raise E2EError("image", f"expected one guest kernel, found {kernels}")
+        release = kernels[0]
+        kernel_package = f"linux-image-{release}"
+        kernel_version = _chroot(mnt, ["dpkg-query", "-W", "-f", "${Version}", kernel_package], "image").strip()
+        _chroot(mnt, ["apt-get", "clean"], "image-chroot")
+        for stale in (mnt / "var/lib/apt/lists").glob("*_dists_*"):
+            stale.unlink()
+        status_copy = cache_dir() / f"base-{key}.dpkg-status"
+        shutil.copyfile(mnt / "var/lib/dpkg/status", status_copy)
+        phase_done("finish", t)
+    finally:
+        mounts.close()
+    os.replace(raw, final_raw)
+    shutil.rmtree(work, ignore_errors=True)
+    image = BaseImage(
+        key=key,
+        path=str(final_raw),
+        dpkg_status=str(status_copy),
+        kernel_release=release,
+        kernel_package=kernel_package,
+        kernel_version=kernel_version,
+        root_uuid=root_uuid,
+        salt_version=SALT_VERSION,
+        mirror=mirror,
+        build_seconds=round(time.monotonic() - started, 1),
+        phase_seconds=phases,
+        built_at=time.strftime("%FT%T%z"),
+    )
+    meta = _meta_path(key)
+    meta.with_suffix(".tmp").write_text(json.dumps(asdict(image), indent=2), encoding="utf-8")
+    os.replace(meta.with_suffix(".tmp"), meta)
+    log(f"image: built {final_raw} in {image.build_seconds}s")
+    return image
+
+
+def main(argv=None):
+    """Small CLI: build/reuse the image (and optionally the repo and debug vmlinux)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv else "build"
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    if command == "info":
+        image = cached_image()
+        print(json.dumps(asdict(image) if image else None, indent=2))
+        return 0 if image else 1
+    if command not in ("build", "repo", "vmlinux"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    image = ensure_image(log)
+    out = {"image": asdict(image), "ensure_seconds": round(time.monotonic() - started, 1)}
+    if command == "repo":
+        from tests.e2e import repo
+
+        out["repo"] = str(repo.ensure_repo(image, log))
+    if command == "vmlinux":
+        from tests.e2e import debug_symbols
+
+        out["vmlinux"] = str(debug_symbols.ensure_debug_vmlinux(image, log))
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
