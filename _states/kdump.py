@@ -298,12 +298,13 @@ def mod_watch(name, **kwargs):  # pylint: disable=unused-argument
 
 # --- kdump.ready -------------------------------------------------------------------------
 
-_REBOOT_WORDS = ("reboot", "crashkernel", "reserv", "not loaded")
+# kdump.status problems that a pending reboot explains: the new reservation is not in the
+# running kernel yet, so nothing is reserved and nothing can be loaded.
+_REBOOT_PROBLEMS = ("reboot pending", "no memory reserved for the crash kernel", "the crash kernel is not loaded")
 
 
 def _reboot_related(problem):
-    """A problem that a pending reboot explains (no reservation yet, so nothing is loaded)."""
-    return any(word in problem.lower() for word in _REBOOT_WORDS)
+    return problem.lower().startswith(_REBOOT_PROBLEMS)
 
 
 def _ready(ret, require_reboot):

@@ -61,10 +61,12 @@ class FakeKdump:
 
     def status(self):
         problems = list(self.problems)
+        if self.reboot_pending:
+            problems.append("reboot pending: the boot loader gives crashkernel=256M, the running kernel has none")
         if self.reserved == 0:
-            problems.append("no crashkernel reservation in the running kernel")
+            problems.append("no memory reserved for the crash kernel: crashkernel= is not on the running kernel's command line")
         elif not self.loaded:
-            problems.append("the crash kernel is not loaded")
+            problems.append("the crash kernel is not loaded: start the kdump service or run kdump.rebuild")
         return {"os_family": "Debian", "service": "kdump-tools", "enabled": True, "active": True,
                 "loaded": self.loaded, "reserved_bytes": self.reserved,
                 "reboot_pending": self.reboot_pending, "target": {}, "free_bytes": self.free_bytes,
