@@ -1,0 +1,57 @@
+"""Unit tier: kdumplib.dumpvolume, the pure sizing behind kdump.dump_target."""
+
+import pytest
+
+from kdumplib import dumpvolume
+
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize(
+    "size, spec",
+    [
+        ("1000M", {"kind": "absolute", "bytes": 1000 * MIB}),
+        ("4G", {"kind": "absolute", "bytes": 4 << 30}),
+        ("auto", {"kind": "auto"}),
+        ("10%RAM", {"kind": "percent_ram", "percent": 10}),
+    ],
+)
+def test_parse_size_spec(size, spec):
+    assert dumpvolume.parse_size_spec(size) == spec
+
+
+@pytest.mark.parametrize("size", ["1000", 1000, "0M", "big", "0%RAM", None, True])
+def test_parse_size_spec_refuses_with_the_argument_name(size):
+    with pytest.raises(ValueError, match=r"^size: "):
+        dumpvolume.parse_size_spec(size)
+
+
+def test_auto_margin_is_a_quarter_but_at_least_64_mib():
+    assert dumpvolume.auto_bytes(100 * MIB) == 164 * MIB
+    assert dumpvolume.auto_bytes(1000 * MIB) == 1250 * MIB
+
+
+def test_target_bytes_rounds_up_to_whole_extents():
+    extent = 4 * MIB
+    assert dumpvolume.target_bytes({"kind": "absolute", "bytes": 1001 * MIB}, extent) == 1004 * MIB
+    assert dumpvolume.target_bytes({"kind": "absolute", "bytes": 1}, extent) == extent
+    assert dumpvolume.target_bytes({"kind": "percent_ram", "percent": 10}, extent, mem_bytes=4096 * MIB) == 412 * MIB
+    with pytest.raises(ValueError, match="size: auto needs the dump estimate"):
+        dumpvolume.target_bytes({"kind": "auto"}, extent)
+
+
+def test_lvm_size_arg_always_has_a_unit():
+    assert dumpvolume.lvm_size_arg(1000 * MIB) == "1000M"
+    assert dumpvolume.lvm_size_arg(3072) == "3K"
+    assert dumpvolume.lvm_size_arg(1000) == "1000b"
+
+
+@pytest.mark.parametrize("name", ["root vg", "-x", "", "..", None, "a/b"])
+def test_check_lvm_name(name):
+    with pytest.raises(ValueError, match=r"^vg: "):
+        dumpvolume.check_lvm_name("vg", name)
+
+
+def test_device_paths_double_dashes_for_device_mapper():
+    assert dumpvolume.device_paths("root-vg", "crash-lv") == [
+        "/dev/root-vg/crash-lv", "/dev/mapper/root--vg-crash--lv"]
