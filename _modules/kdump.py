@@ -108,12 +108,17 @@ def _validated(settings):
         normalized = schema.validate_settings(settings)
     except ValueError as exc:
         raise _invalid(exc) from None
+    _check_family(normalized)
+    return normalized
+
+
+def _check_family(normalized):
+    """SaltInvocationError naming the key when this minion's family cannot express a setting."""
     name, _row = _os_family()
     try:
         kdumpconf.check_supported(name, normalized)
     except ValueError as exc:
         raise _invalid(exc) from None
-    return normalized
 
 
 def _device_exists(device):
@@ -176,11 +181,7 @@ def validate_pillar(data):
         pillar = schema.validate_pillar(data)
     except ValueError as exc:
         raise _invalid(exc) from None
-    name, _row = _os_family()
-    try:
-        kdumpconf.check_supported(name, pillar["settings"])
-    except ValueError as exc:
-        raise _invalid(exc) from None
+    _check_family(pillar["settings"])
     target = pillar["settings"]["target"]
     device = target["device"]
     if target["type"] in ("device", "raw") and device not in schema.volume_devices(pillar["volume"]):
