@@ -1,0 +1,36 @@
+{#- The dump volume (pillar kdump:volume) and the free-space check (kdump:space_check). #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import kdump with context %}
+
+include:
+  - .validate
+  - .config
+
+{%- if kdump.volume %}
+
+kdump-dump-target:
+  kdump.dump_target:
+    - name: {{ (kdump.volume.vg ~ '/' ~ kdump.volume.lv) | json }}
+    - vg: {{ kdump.volume.vg | json }}
+    - lv: {{ kdump.volume.lv | json }}
+    - size: {{ kdump.volume.size | json }}
+    - fstype: {{ kdump.volume.fstype | json }}
+    - mountpoint: {{ kdump.volume.mountpoint | json }}
+    - mount_at_boot: {{ kdump.volume.mount_at_boot | json }}
+    - require:
+      - kdump: kdump-validated
+{%- endif %}
+
+{%- if kdump.space_check and kdump.dump_dir %}
+
+kdump-space-checked:
+  kdump.space_checked:
+    - name: {{ kdump.dump_dir | json }}
+    - path: {{ kdump.dump_dir | json }}
+    - require:
+      - kdump: kdump-validated
+      - kdump: kdump-config
+{%-   if kdump.volume %}
+      - kdump: kdump-dump-target
+{%-   endif %}
+{%- endif %}

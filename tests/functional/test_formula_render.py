@@ -1,0 +1,357 @@
+"""The kdump formula rendered by Salt's real loaders: `state.show_sls` per OS family.
+
+Each OS family gets its own minion configuration whose static ``grains`` set ``os_family``
+(Salt merges configured grains over the detected ones), so map.jinja picks that family's
+YAML. Pillar comes from the files the docs point users at (pillar.example, tests/pillar/).
+"""
+
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+from saltfactories.utils.functional import Loaders
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+PILLARS = REPO / "tests" / "pillar"
+VALIDATED = ("kdump", "kdump-validated")
+
+FAMILY_FACTS = {
+    "RedHat": {
+        "pkgs": ["kexec-tools"],
+        "service": "kdump",
+        "config_file": "/etc/kdump.conf",
+    },
+    "Debian": {
+        "pkgs": ["kdump-tools", "kexec-tools", "makedumpfile"],
+        "service": "kdump-tools",
+        "config_file": "/etc/default/kdump-tools",
+    },
+    "Suse": {
+        "pkgs": ["kdump", "kexec-tools", "makedumpfile"],
+        "service": "kdump",
+        "config_file": "/etc/sysconfig/kdump",
+    },
+}
+
+
+def load_pillar(name):
+    with open(PILLARS / name, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+@pytest.fixture(scope="module")
+def family_opts(salt_factories, tmp_path_factory):
+    """Minion opts per os_family (static grains), all reading the formula from the repo."""
+    opts = {}
+    for family in ("RedHat", "Debian", "Suse", "Windows"):
+        factory = salt_factories.salt_minion_daemon(
+            f"kdump-render-{family.lower()}",
+            overrides={
+                "file_client": "local",
+                "file_roots": {"base": [str(REPO / "salt"), str(REPO)]},
+                "module_dirs": [str(REPO / "_modules")],
+                "states_dirs": [str(REPO / "_states")],
+                "utils_dirs": [str(REPO / "_utils")],
+                "grains": {"os_family": family},
+                "kdump_root": str(tmp_path_factory.mktemp(f"root-{family}")),
+            },
+        )
+        opts[family] = factory.config.copy()
+    return opts
+
+
+@pytest.fixture
+def render(family_opts):
+    """render(family, sls, pillar) -> {state id: (module, function, {argument: value})}."""
+    made = []
+
+    def _render(family, sls, pillar):
+        loaders = Loaders(dict(family_opts[family]))
+        made.append(loaders)
+        assert loaders.grains["os_family"] == family
+        high = loaders.modules.state.show_sls(sls, pillar=pillar)
+        if isinstance(high, list):  # render errors
+            return high
+        states = {}
+        for state_id, body in high.items():
+            modules = [key for key in body if not key.startswith("__")]
+            assert len(modules) == 1, (state_id, body)
+            module = modules[0]
+            function = next(item for item in body[module] if isinstance(item, str))
+            args = {}
+            for item in body[module]:
+                if isinstance(item, dict):
+                    args.update(item)
+            states[state_id] = (module, function, args)
+        return states
+
+    yield _render
+    for loaders in made:
+        loaders.reset_state()
+
+
+def requisites(args, kind="require"):
+    return [next(iter(item.items())) for item in args.get(kind, [])]
+
+
+def assert_validated_first(states, pillar_kdump):
+    module, function, args = states["kdump-validated"]
+    assert (module, function) == ("kdump", "validated")
+    assert args["config"] == pillar_kdump
+    assert "require" not in args and "watch" not in args
+    others = [state_id for state_id in states if state_id != "kdump-validated"]
+    assert others
+    for state_id in others:
+        assert VALIDATED in requisites(states[state_id][2]), state_id
+
+
+@pytest.mark.parametrize("family", ["RedHat", "Debian", "Suse"])
+def test_example_pillar_renders_the_seed_for_each_family(render, family, family_opts):
+    pillar = load_pillar("example.sls")
+    states = render(family, "kdump", pillar)
+    facts = FAMILY_FACTS[family]
+    root = family_opts[family]["kdump_root"]
+
+    assert_validated_first(states, pillar["kdump"])
+    assert set(states) == {
+        "kdump-validated",
+        "kdump-package",
+        "kdump-dump-target",
+        "kdump-space-checked",
+        "kdump-crashkernel",
+        "kdump-config",
+        "kdump-sysctl-kernel.panic",
+        "kdump-sysctl-kernel.panic_on_oops",
+        "kdump-service",
+        "kdump-ready",
+    }
+
+    assert states["kdump-package"][:2] == ("pkg", "installed")
+    assert states["kdump-package"][2]["pkgs"] == facts["pkgs"]
+
+    module, function, args = states["kdump-dump-target"]
+    assert (module, function) == ("kdump", "dump_target")
+    assert {key: args[key] for key in ("vg", "lv", "size", "fstype", "mountpoint")} == {
+        "vg": "rootvg",
+        "lv": "crashlv",
+        "size": "1000M",
+        "fstype": "ext3",
+        "mountpoint": "/var/crash",
+    }
+    assert args["mount_at_boot"] is False
+
+    module, function, args = states["kdump-crashkernel"]
+    assert (module, function) == ("crashkernel", "configured")
+    assert args["name"] == "128M@16M"
+    assert args["require_reboot"] == "warn"
+    assert args["default_entry_only"] is False
+    assert ("pkg", "kdump-package") in requisites(args)
+
+    module, function, args = states["kdump-config"]
+    assert (module, function) == ("kdump", "configured")
+    assert args["name"] == facts["config_file"]
+    settings = args["settings"]
+    assert settings["target"]["type"] == "device"
+    assert settings["target"]["device"] == "/dev/mapper/rootvg-crashlv"
+    assert settings["target"]["fstype"] == "ext3"
+    assert settings["collector"] == {"dump_level": 20, "compression": "zlib", "extra_args": ""}
+    assert settings["failure_action"] == "reboot"
+    assert ("kdump", "kdump-dump-target") in requisites(args)
+    assert requisites(args, "watch") == [("pkg", "kdump-package")]
+
+    module, function, args = states["kdump-space-checked"]
+    assert (module, function) == ("kdump", "space_checked")
+    assert args["path"] == "/var/crash"
+    assert ("kdump", "kdump-dump-target") in requisites(args)
+
+    for key, value in (("kernel.panic", 180), ("kernel.panic_on_oops", 0)):
+        module, function, args = states[f"kdump-sysctl-{key}"]
+        assert (module, function) == ("sysctl", "present")
+        assert (args["name"], args["value"]) == (key, value)
+        assert args["config"] == f"{root}/etc/sysctl.d/90-kdump-formula.conf"
+
+    module, function, args = states["kdump-service"]
+    assert (module, function, args["name"]) == ("service", "enabled", facts["service"])
+    assert ("kdump", "kdump-config") in requisites(args)
+
+    module, function, args = states["kdump-ready"]
+    assert (module, function) == ("kdump", "ready")
+    assert args["require_reboot"] == "warn"
+    assert set(requisites(args)) == {
+        VALIDATED,
+        ("service", "kdump-service"),
+        ("crashkernel", "kdump-crashkernel"),
+        ("kdump", "kdump-config"),
+        ("kdump", "kdump-space-checked"),
+    }
+
+
+def test_modern_pillar_ssh_target_auto_sizing(render):
+    pillar = load_pillar("modern.sls")
+    states = render("RedHat", "kdump", pillar)
+
+    assert_validated_first(states, pillar["kdump"])
+    # No volume, and dumps leave the host: no dump target, space check or retention.
+    assert not {"kdump-dump-target", "kdump-space-checked", "kdump-retention"} & set(states)
+    assert states["kdump-crashkernel"][2]["name"] == "auto"
+    target = states["kdump-config"][2]["settings"]["target"]
+    assert target["type"] == "ssh"
+    assert (target["host"], target["user"]) == ("dumps.example.com", "kdump")
+    assert states["kdump-config"][2]["settings"]["collector"]["compression"] == "lzo"
+    sysctls = {
+        args["name"]: args["value"]
+        for module, function, args in states.values()
+        if (module, function) == ("sysctl", "present")
+    }
+    assert sysctls == {"kernel.panic": 10, "kernel.panic_on_oops": 1, "kernel.sysrq": 1}
+    assert ("kdump", "kdump-space-checked") not in requisites(states["kdump-ready"][2])
+
+
+def test_pillar_example_modern_block_matches_tests_pillar():
+    text = (REPO / "pillar.example").read_text(encoding="utf-8")
+    marker = "# (same content as tests/pillar/modern.sls):"
+    block = text.split(marker, 1)[1]
+    lines = [line[2:] if line.startswith("# ") else line.lstrip("#") for line in block.splitlines()]
+    assert yaml.safe_load("\n".join(lines)) == load_pillar("modern.sls")
+
+
+def test_defaults_apply_without_pillar(render):
+    states = render("Debian", "kdump", {})
+    assert_validated_first(states, {})
+    assert states["kdump-crashkernel"][2]["name"] == "auto"
+    assert "kdump-dump-target" not in states
+    # Default local target: space checked on the default path; retention keeps all dumps.
+    assert states["kdump-space-checked"][2]["path"] == "/var/crash"
+    assert "kdump-retention" not in states
+    settings = states["kdump-config"][2]["settings"]
+    assert settings["target"]["type"] == "local"
+    assert settings["collector"]["dump_level"] == 31
+    assert states["kdump-sysctl-kernel.panic"][2]["value"] == 180
+
+
+def test_volume_defaults_and_retention(render):
+    pillar = {
+        "kdump": {
+            "volume": {"vg": "vg0", "lv": "dumps"},
+            "settings": {"target": {"path": "/srv/crash"}},
+            "retention": {"keep": 3},
+            "sysctl": {"kernel.panic_on_oops": None, "kernel.hung_task_panic": 1},
+        }
+    }
+    states = render("Suse", "kdump", pillar)
+    assert_validated_first(states, pillar["kdump"])
+    args = states["kdump-dump-target"][2]
+    assert (args["size"], args["fstype"], args["mountpoint"], args["mount_at_boot"]) == (
+        "auto",
+        "ext4",
+        "/srv/crash",
+        False,
+    )
+    module, function, args = states["kdump-retention"]
+    assert (module, function, args["name"], args["keep"]) == ("vmcore", "retained", "/srv/crash", 3)
+    assert ("kdump", "kdump-config") in requisites(args)
+    sysctl_ids = sorted(state_id for state_id in states if state_id.startswith("kdump-sysctl-"))
+    assert sysctl_ids == ["kdump-sysctl-kernel.hung_task_panic", "kdump-sysctl-kernel.panic"]
+
+
+def test_lookup_overrides_the_family_map(render):
+    pillar = {"kdump": {"lookup": {"pkgs": ["kexec-tools-custom"], "service": "kdump-custom"}}}
+    states = render("Debian", "kdump", pillar)
+    assert states["kdump-package"][2]["pkgs"] == ["kexec-tools-custom"]
+    assert states["kdump-service"][2]["name"] == "kdump-custom"
+    assert states["kdump-config"][2]["name"] == "/etc/default/kdump-tools"
+
+
+def test_disabled_stops_the_service_instead(render):
+    states = render("RedHat", "kdump", {"kdump": {"enabled": False}})
+    assert_validated_first(states, {"enabled": False})
+    assert "kdump-ready" not in states and "kdump-service" not in states
+    assert states["kdump-service-dead"][:2] == ("service", "dead")
+    assert states["kdump-service-disabled"][:2] == ("service", "disabled")
+    assert ("service", "kdump-service-dead") in requisites(states["kdump-service-disabled"][2])
+
+
+def test_bad_pillar_still_renders_behind_validation(render):
+    pillar = load_pillar("bad.sls")
+    states = render("Debian", "kdump", pillar)
+    # The raw pillar goes to the validation state untouched, and nothing can run before it.
+    assert_validated_first(states, pillar["kdump"])
+    # Wrong-typed sections fall back to their defaults in the rendered states.
+    assert states["kdump-crashkernel"][2]["name"] == "auto"
+    assert "kdump-dump-target" not in states
+    assert states["kdump-config"][2]["settings"]["target"]["type"] == "local"
+
+
+def test_unsupported_os_family_fails_to_render(render):
+    errors = render("Windows", "kdump", {})
+    assert isinstance(errors, list)
+    assert any("os_family Windows is not supported" in error for error in errors), errors
+
+
+def test_clean_keeps_the_volume_by_default(render, family_opts):
+    states = render("Debian", "kdump.clean", load_pillar("example.sls"))
+    root = family_opts["Debian"]["kdump_root"]
+    assert states["kdump-clean-crashkernel"][:2] == ("crashkernel", "absent")
+    assert states["kdump-clean-service-dead"][2]["name"] == "kdump-tools"
+    assert states["kdump-clean-service-disabled"][:2] == ("service", "disabled")
+    assert states["kdump-clean-config"][:2] == ("file", "absent")
+    assert states["kdump-clean-config"][2]["name"] == f"{root}/etc/default/kdump-tools"
+    assert states["kdump-clean-sysctl-file"][2]["name"] == (
+        f"{root}/etc/sysctl.d/90-kdump-formula.conf"
+    )
+    assert not any(module in ("lvm", "mount") for module, _, _ in states.values())
+
+
+def test_clean_purges_the_volume_only_when_asked(render, family_opts):
+    pillar = load_pillar("example.sls")
+    pillar["kdump"]["purge_target"] = True
+    states = render("RedHat", "kdump.clean", pillar)
+    root = family_opts["RedHat"]["kdump_root"]
+    module, function, args = states["kdump-clean-target-unmounted"]
+    assert (module, function) == ("mount", "unmounted")
+    assert (args["name"], args["device"], args["persist"]) == (
+        "/var/crash",
+        "/dev/rootvg/crashlv",
+        True,
+    )
+    assert args["config"] == f"{root}/etc/fstab"
+    assert set(requisites(args)) == {VALIDATED, ("service", "kdump-clean-service-dead")}
+    module, function, args = states["kdump-clean-target-lv-absent"]
+    assert (module, function, args["name"], args["vgname"]) == (
+        "lvm",
+        "lv_absent",
+        "crashlv",
+        "rootvg",
+    )
+    assert set(requisites(args)) == {VALIDATED, ("mount", "kdump-clean-target-unmounted")}
+
+
+def _tool(name):
+    path = pathlib.Path(sys.executable).parent / name
+    return str(path) if path.exists() else shutil.which(name)
+
+
+def test_salt_lint_clean():
+    sls_files = sorted(str(path) for path in (REPO / "salt").rglob("*.sls"))
+    assert sls_files
+    tool = _tool("salt-lint")
+    assert tool, "salt-lint is in requirements.txt"
+    result = subprocess.run([tool, *sls_files], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_yamllint_clean():
+    files = [
+        REPO / "pillar.example",
+        *sorted((REPO / "salt" / "kdump").rglob("*.yaml")),
+        *sorted(PILLARS.glob("*.sls")),
+    ]
+    tool = _tool("yamllint")
+    assert tool, "yamllint is in requirements.txt"
+    result = subprocess.run(
+        [tool, "-s", *map(str, files)], capture_output=True, text=True, check=False, cwd=REPO
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
