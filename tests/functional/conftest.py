@@ -50,12 +50,32 @@ def fake_bin(tmp_path, monkeypatch):
     return path
 
 
+@pytest.fixture(scope="package")
+def package_loaders(base_minion_opts):
+    """One set of real Salt loaders for the whole tier: building them costs ~8 s (grains are
+    loaded twice and a sync runs), so tests share them and ``loaders`` resets what they touch."""
+    return Loaders(dict(base_minion_opts))
+
+
 @pytest.fixture
-def loaders(base_minion_opts, fake_root):
-    opts = dict(base_minion_opts)
+def loaders(package_loaders, fake_root):
+    """The shared loaders pointed at this test's fake root.
+
+    The modules read ``__opts__`` live, so setting ``kdump_root`` here is enough; grains and
+    pillar a test changes are put back afterwards, and the loader context and cache are wiped.
+    """
+    opts = package_loaders.opts
+    grains = dict(package_loaders.grains)
+    saved = {key: opts.get(key) for key in ("kdump_root", "pillar")}
     opts["kdump_root"] = str(fake_root)
-    loaders = Loaders(opts)
     try:
-        yield loaders
+        yield package_loaders
     finally:
-        loaders.reset_state()
+        package_loaders.grains.clear()
+        package_loaders.grains.update(grains)
+        for key, value in saved.items():
+            if value is None:
+                opts.pop(key, None)
+            else:
+                opts[key] = value
+        package_loaders.reset_state()
