@@ -1,5 +1,5 @@
-{#- Panic behaviour (pillar kdump:sysctl): each key set now and persisted in the map's
-    sysctl_file. A key whose value is null is not managed. #}
+{#- Panic behaviour (pillar kdump:sysctl, merged over the defaults kernel.panic 180 and
+    kernel.panic_on_oops 0): each key set now and persisted in the map's sysctl_file. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import kdump, rooted with context %}
 
@@ -7,7 +7,6 @@ include:
   - .validate
 
 {%- for key, value in kdump.sysctl | dictsort %}
-{%-   if value is not none %}
 
 kdump-sysctl-{{ key }}:
   sysctl.present:
@@ -16,5 +15,4 @@ kdump-sysctl-{{ key }}:
     - config: {{ rooted(kdump.sysctl_file) | json }}
     - require:
       - kdump: kdump-validated
-{%-   endif %}
 {%- endfor %}

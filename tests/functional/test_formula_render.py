@@ -51,7 +51,7 @@ def family_opts(salt_factories, tmp_path_factory):
             f"kdump-render-{family.lower()}",
             overrides={
                 "file_client": "local",
-                "file_roots": {"base": [str(REPO / "salt"), str(REPO)]},
+                "file_roots": {"base": [str(REPO / "salt")]},
                 "module_dirs": [str(REPO / "_modules")],
                 "states_dirs": [str(REPO / "_states")],
                 "utils_dirs": [str(REPO / "_utils")],
@@ -120,7 +120,6 @@ def test_example_pillar_renders_the_seed_for_each_family(render, family, family_
         "kdump-validated",
         "kdump-package",
         "kdump-dump-target",
-        "kdump-space-checked",
         "kdump-crashkernel",
         "kdump-config",
         "kdump-sysctl-kernel.panic",
@@ -162,11 +161,6 @@ def test_example_pillar_renders_the_seed_for_each_family(render, family, family_
     assert ("kdump", "kdump-dump-target") in requisites(args)
     assert requisites(args, "watch") == [("pkg", "kdump-package")]
 
-    module, function, args = states["kdump-space-checked"]
-    assert (module, function) == ("kdump", "space_checked")
-    assert args["path"] == "/var/crash"
-    assert ("kdump", "kdump-dump-target") in requisites(args)
-
     for key, value in (("kernel.panic", 180), ("kernel.panic_on_oops", 0)):
         module, function, args = states[f"kdump-sysctl-{key}"]
         assert (module, function) == ("sysctl", "present")
@@ -185,7 +179,6 @@ def test_example_pillar_renders_the_seed_for_each_family(render, family, family_
         ("service", "kdump-service"),
         ("crashkernel", "kdump-crashkernel"),
         ("kdump", "kdump-config"),
-        ("kdump", "kdump-space-checked"),
     }
 
 
@@ -223,9 +216,10 @@ def test_defaults_apply_without_pillar(render):
     assert_validated_first(states, {})
     assert states["kdump-crashkernel"][2]["name"] == "auto"
     assert "kdump-dump-target" not in states
-    # Default local target: space checked on the default path; retention keeps all dumps.
+    # Default local target: space checked on the default path, the 3 newest dumps kept.
     assert states["kdump-space-checked"][2]["path"] == "/var/crash"
-    assert "kdump-retention" not in states
+    assert states["kdump-retention"][2]["keep"] == 3
+    assert ("kdump", "kdump-space-checked") in requisites(states["kdump-ready"][2])
     settings = states["kdump-config"][2]["settings"]
     assert settings["target"]["type"] == "local"
     assert settings["collector"]["dump_level"] == 31
@@ -238,7 +232,7 @@ def test_volume_defaults_and_retention(render):
             "volume": {"vg": "vg0", "lv": "dumps"},
             "settings": {"target": {"path": "/srv/crash"}},
             "retention": {"keep": 3},
-            "sysctl": {"kernel.panic_on_oops": None, "kernel.hung_task_panic": 1},
+            "sysctl": {"kernel.panic": 30, "kernel.hung_task_panic": 1},
         }
     }
     states = render("Suse", "kdump", pillar)
@@ -253,8 +247,26 @@ def test_volume_defaults_and_retention(render):
     module, function, args = states["kdump-retention"]
     assert (module, function, args["name"], args["keep"]) == ("vmcore", "retained", "/srv/crash", 3)
     assert ("kdump", "kdump-config") in requisites(args)
-    sysctl_ids = sorted(state_id for state_id in states if state_id.startswith("kdump-sysctl-"))
-    assert sysctl_ids == ["kdump-sysctl-kernel.hung_task_panic", "kdump-sysctl-kernel.panic"]
+    sysctls = {
+        args["name"]: args["value"]
+        for module, function, args in states.values()
+        if (module, function) == ("sysctl", "present")
+    }
+    assert sysctls == {"kernel.panic": 30, "kernel.panic_on_oops": 0, "kernel.hung_task_panic": 1}
+
+
+def test_space_checked_on_a_dump_volume_mounted_at_boot(render):
+    pillar = load_pillar("example.sls")
+    pillar["kdump"]["volume"]["mount_at_boot"] = True
+    pillar["kdump"]["volume"]["mountpoint"] = "/srv/dumps"
+    states = render("RedHat", "kdump", pillar)
+    module, function, args = states["kdump-space-checked"]
+    assert (module, function, args["path"]) == ("kdump", "space_checked", "/srv/dumps")
+    assert ("kdump", "kdump-dump-target") in requisites(args)
+    assert ("kdump", "kdump-config") in requisites(args)
+    assert ("kdump", "kdump-space-checked") in requisites(states["kdump-ready"][2])
+    # The seed keeps every dump (retention: keep: null).
+    assert "kdump-retention" not in states
 
 
 def test_lookup_overrides_the_family_map(render):
@@ -355,3 +367,29 @@ def test_yamllint_clean():
         [tool, "-s", *map(str, files)], capture_output=True, text=True, check=False, cwd=REPO
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("family", ["RedHat", "Debian", "Suse"])
+@pytest.mark.parametrize("pillar_file", ["example.sls", "modern.sls"])
+def test_shipped_pillars_pass_validation(family_opts, family, pillar_file):
+    """What kdump-validated will say about the pillars the docs hand out: valid everywhere."""
+    loaders = Loaders(dict(family_opts[family]))
+    try:
+        normalized = loaders.modules.kdump.validate_pillar(load_pillar(pillar_file)["kdump"])
+    finally:
+        loaders.reset_state()
+    given = load_pillar(pillar_file)["kdump"]
+    assert normalized["settings"]["target"]["type"] == given["settings"]["target"]["type"]
+    assert normalized["crashkernel"]["value"] == given["crashkernel"]["value"]
+    assert normalized["sysctl"] == given["sysctl"]
+
+
+def test_bad_pillar_fails_validation_naming_the_key(family_opts):
+    loaders = Loaders(dict(family_opts["Debian"]))
+    try:
+        with pytest.raises(Exception) as error:
+            loaders.modules.kdump.validate_pillar(load_pillar("bad.sls")["kdump"])
+    finally:
+        loaders.reset_state()
+    assert type(error.value).__name__ == "SaltInvocationError"
+    assert str(error.value).startswith("kdump:")

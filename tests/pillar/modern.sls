@@ -14,7 +14,6 @@ kdump:
     collector:
       dump_level: 31
       compression: lzo
-    capture_cmdline_append: panic=10
   sysctl:
     kernel.panic: 10
     kernel.panic_on_oops: 1
