@@ -76,8 +76,9 @@ def minion_config():
         # No network in the guest: grains that resolve names or probe GPUs only cost time.
         "enable_fqdns_grains": False,
         "enable_gpu_grains": False,
+        # The log goes onto the share, so the host can follow a long apply while it runs.
         "log_level_logfile": "info",
-        "log_file": "/var/log/salt/minion-e2e",
+        "log_file": f"{share}/out/salt-minion.log",
     }
 
 
