@@ -15,6 +15,7 @@ import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from kdumplib import bootloader
+from kdumplib import commands
 from kdumplib import crashkernel as ck_syntax
 from kdumplib import files
 
@@ -66,12 +67,7 @@ def _parse(value, name="value"):
 
 
 def _run(argv):
-    result = __salt__["cmd.run_all"](argv, python_shell=False)
-    if result.get("retcode"):
-        raise CommandExecutionError(
-            f"{' '.join(argv)} failed (exit {result.get('retcode')}): {result.get('stderr', '').strip()}"
-        )
-    return result
+    return commands.run(__salt__["cmd.run_all"], argv, CommandExecutionError)
 
 
 def _mem_bytes():

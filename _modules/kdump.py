@@ -17,6 +17,7 @@ import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from kdumplib import files, kdumpconf, schema, sizes, sizing
+from kdumplib import commands
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +94,7 @@ def _free_bytes(path):
 
 
 def _run(cmd):
-    result = __salt__["cmd.run_all"](cmd, python_shell=False, ignore_retcode=True)
-    if result["retcode"] != 0:
-        raise CommandExecutionError(
-            f"{shlex.join(cmd)} failed (exit {result['retcode']}): "
-            f"{(result.get('stderr') or result.get('stdout') or '').strip()}"
-        )
-    return result
+    return commands.run(__salt__["cmd.run_all"], cmd, CommandExecutionError, ignore_retcode=True)
 
 
 def _validated(settings):

@@ -15,6 +15,7 @@ import salt.utils.path
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from kdumplib import files
+from kdumplib import commands
 from kdumplib import vmcore as dumps
 
 log = logging.getLogger(__name__)
@@ -153,13 +154,7 @@ def list_(path=None):
 
 
 def _run(command, **kwargs):
-    result = __salt__["cmd.run_all"](command, python_shell=False, **kwargs)
-    if result["retcode"] != 0:
-        raise CommandExecutionError(
-            f"{' '.join(command)} failed (exit {result['retcode']}): "
-            f"{(result.get('stderr') or result.get('stdout') or '').strip()}"
-        )
-    return result
+    return commands.run(__salt__["cmd.run_all"], command, CommandExecutionError, **kwargs)
 
 
 def _dmesg_from_dump(real_dump):

@@ -31,6 +31,7 @@ import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from kdumplib import dumpvolume, files, sizes
+from kdumplib import commands
 
 __virtualname__ = "kdump"
 
@@ -428,10 +429,7 @@ def _wanted_bytes(spec, extent):
 
 
 def _run(cmd):
-    result = __salt__["cmd.run_all"](cmd, python_shell=False)
-    if result["retcode"] != 0:
-        raise CommandExecutionError(f"{' '.join(cmd)} failed: {result['stderr'].strip()}")
-    return result
+    return commands.run(__salt__["cmd.run_all"], cmd, CommandExecutionError)
 
 
 def _mounted_at(devices):

@@ -68,3 +68,4 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
         files.write_text_atomic(str(tmp_path), "/etc/kdump.conf", "new\n")
     assert target.read_text() == "old\n"
     assert [p.name for p in target.parent.iterdir() if p.name.startswith(".kdump-formula.")] == []
+
