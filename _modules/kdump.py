@@ -116,6 +116,23 @@ def _check_family(normalized):
         raise _invalid(exc) from None
 
 
+def _check_debian_device_target(target, volume):
+    """kdump-tools mounts nothing: it writes into a directory, so a device target works only as
+    the managed volume, mounted at boot at the target path."""
+    managed = volume is not None and target["device"] in schema.volume_devices(volume)
+    if not managed:
+        raise SaltInvocationError(
+            f"kdump:settings:target:device: {target['device']} is not the managed volume kdump:volume; "
+            "on Debian kdump-tools cannot mount a device, use a local target on a mounted filesystem"
+        )
+    if not volume["mount_at_boot"] or volume["mountpoint"] not in (None, target["path"]):
+        raise SaltInvocationError(
+            f"kdump:volume:mount_at_boot: on Debian the dump volume must be mounted at boot at "
+            f"kdump:settings:target:path ({target['path']}): kdump-tools mounts nothing and would "
+            "write the dump onto the filesystem below"
+        )
+
+
 def _device_exists(device):
     if device.startswith("UUID="):
         device = "/dev/disk/by-uuid/" + device[len("UUID="):]
@@ -179,6 +196,8 @@ def validate_pillar(data):
     _check_family(pillar["settings"])
     target = pillar["settings"]["target"]
     device = target["device"]
+    if target["type"] == "device" and _os_family()[0] == "Debian":
+        _check_debian_device_target(target, pillar["volume"])
     if target["type"] in ("device", "raw") and device not in schema.volume_devices(pillar["volume"]):
         if not _device_exists(device):
             raise SaltInvocationError(

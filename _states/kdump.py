@@ -337,6 +337,15 @@ def _ready(ret, require_reboot):
         ret["comment"] = loaded_now + "reboot pending: " + "; ".join(problems) + "."
         ret["result"] = require_reboot == "warn"
         return ret
+    if __opts__["test"]:
+        # A dry run changed nothing, so the package, config and service states before this one
+        # have not acted yet: their predictions are the answer, this is a note, not a failure.
+        ret["result"] = None
+        ret["comment"] = (
+            "kdump is not ready now: " + "; ".join(problems)
+            + ". Checked again on the real run, after the states before this one."
+        )
+        return ret
     ret["result"] = False
     ret["comment"] = loaded_now + "kdump is not ready: " + "; ".join(problems) + "."
     return ret
@@ -496,6 +505,11 @@ def _mount(devices, fstype, mountpoint):
 
 def _dump_target(ret, vg, lv, size, fstype, mountpoint, mount_at_boot):
     spec = _check_dump_target_args(vg, lv, size, fstype, mountpoint, mount_at_boot)
+    if "lvm.vgdisplay" not in __salt__:
+        # Salt's lvm module loads only where the LVM tools are installed.
+        raise CommandExecutionError(
+            "vg: Salt's lvm module is not available on this minion (install lvm2); nothing was changed"
+        )
     devices = dumpvolume.device_paths(vg, lv)
     device = devices[0]
     extent, free = _volume_group(vg)

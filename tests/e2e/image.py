@@ -318,6 +318,13 @@ def _install_guest_files(mnt, root_uuid):
     (etc / "modprobe.d" / "kdump-e2e-blacklist.conf").write_text(
         "".join(f"blacklist {name}\n" for name in UNUSED_MODULES), encoding="utf-8"
     )
+    # Every later initramfs rebuild happens inside the guest under TCG, where MODULES=most (a
+    # modinfo per module of the whole tree) took over 15 minutes when kdump-tools' install
+    # triggered update-initramfs; MODULES=dep includes only what this guest uses. The image's own
+    # initramfs was built by debootstrap before this drop-in exists, so it stays generic.
+    (etc / "initramfs-tools" / "conf.d" / "kdump-e2e-modules").write_text(
+        "MODULES=dep\n", encoding="utf-8"
+    )
     # The guest has no network: apt knows only the local repository on the share.
     (etc / "apt" / "sources.list").write_text(
         "# kdump-formula e2e guest: no network; packages come from the host share\n" + LOCAL_REPO_LINE,

@@ -120,6 +120,19 @@ def test_validate_pillar_device_checks(root):
         kdump.validate_pillar({"volume": {"vg": "v", "lv": "l", "size": "-1G"}})
 
 
+def test_validate_pillar_debian_device_target_must_be_the_volume_mounted_at_boot(root):
+    target = {"type": "device", "device": "/dev/rootvg/crashlv", "fstype": "ext4", "path": "/var/crash"}
+    volume = {"vg": "rootvg", "lv": "crashlv", "size": "1G", "mountpoint": "/var/crash"}
+    with kdump_patch_family("Debian"):
+        with pytest.raises(SaltInvocationError, match=r"^kdump:volume:mount_at_boot: on Debian"):
+            kdump.validate_pillar({"settings": {"target": target}, "volume": volume})
+        mounted = dict(volume, mount_at_boot=True)
+        assert kdump.validate_pillar({"settings": {"target": target}, "volume": mounted})["volume"]["mount_at_boot"]
+        other = dict(target, device="/dev/mapper/rootvg-crashlv")
+        with pytest.raises(SaltInvocationError, match=r"^kdump:settings:target:device: .* not the managed volume"):
+            kdump.validate_pillar({"settings": {"target": other}})
+
+
 def test_settings_parses_the_seed():
     current = kdump.settings()
     assert current["target"]["device"] == "/dev/mapper/rootvg-crashlv"

@@ -325,6 +325,16 @@ def test_ready_lists_other_problems(kdump):
     assert state.ready("r", require_reboot="never")["comment"].startswith("require_reboot:")
 
 
+def test_ready_in_test_mode_reports_problems_as_a_prediction_not_a_failure(kdump, opts):
+    # On a fresh box under test=True the package/config/service states have not acted yet.
+    kdump.problems = ["kdump-tools is not installed"]
+    opts["test"] = True
+    ret = state.ready("r")
+    assert ret["result"] is None and ret["changes"] == {}
+    assert ret["comment"].startswith("kdump is not ready now: kdump-tools is not installed;")
+    assert ret["comment"].endswith("Checked again on the real run, after the states before this one.")
+
+
 # --- dump_target -------------------------------------------------------------------------
 
 
@@ -385,6 +395,18 @@ def test_dump_target_fails_before_any_change_when_the_vg_is_full(system):
     assert ret["result"] is False and ret["changes"] == {} and system.lvs == {}
     assert ret["comment"].startswith("vg: rootvg has 4294967296 bytes (4G) free")
     assert "needs 5368709120 more bytes" in ret["comment"]
+
+
+def test_dump_target_without_lvm_tools_names_the_key_and_changes_nothing(system):
+    # Salt loads its lvm module only where lvm2 is installed: a clear error, not a KeyError.
+    lvm = {name: state.__salt__.pop(name) for name in list(state.__salt__) if name.startswith("lvm.")}
+    try:
+        ret = state.dump_target("v", vg="rootvg", lv="crashlv", size="1G")
+    finally:
+        state.__salt__.update(lvm)
+    assert ret["result"] is False and ret["changes"] == {} and system.lvs == {}
+    assert ret["comment"].startswith("vg: Salt's lvm module is not available")
+    assert "install lvm2" in ret["comment"]
 
 
 def test_dump_target_auto_and_percent_of_ram_round_up_to_extents(system, kdump):
