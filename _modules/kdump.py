@@ -16,7 +16,7 @@ import salt.utils.path
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-from kdumplib import files, kdumpconf, schema, sizes, sizing
+from kdumplib import dumpvolume, files, kdumpconf, schema, sizes, sizing
 from kdumplib import commands
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,28 @@ def _check_debian_device_target(target, volume):
         )
 
 
+def _check_volume_holds_a_dump(volume, dump_level):
+    """Refuse a fixed-size dump volume smaller than the dump estimate before it is created: the
+    space check after the volume exists would come too late to change nothing."""
+    spec = dumpvolume.parse_size_spec(volume["size"])
+    if spec["kind"] == "auto":
+        return
+    guess = estimate(dump_level=dump_level)
+    wanted = dumpvolume.target_bytes(spec, 1, mem_bytes=guess["mem_bytes"])
+    existing = 0
+    if "lvm.lvdisplay" in __salt__:
+        # An LV larger than asked is kept (never shrunk): that size is what the dump gets.
+        for info in __salt__["lvm.lvdisplay"](f"/dev/{volume['vg']}/{volume['lv']}", quiet=True).values():
+            existing = int(info["Logical Volume Size"]) * 512
+    if max(wanted, existing) < guess["bytes"]:
+        raise SaltInvocationError(
+            f"kdump:volume:size: {volume['size']} ({sizes.format_size(max(wanted, existing))}) is "
+            f"smaller than a vmcore of this minion ({sizes.format_size(guess['bytes'])} estimated "
+            f"by {guess['method']}); there would not be enough space to save a vmcore. Use a "
+            "larger size or auto, or set kdump:space_check: false"
+        )
+
+
 def _device_exists(device):
     if device.startswith("UUID="):
         device = "/dev/disk/by-uuid/" + device[len("UUID="):]
@@ -198,6 +220,8 @@ def validate_pillar(data):
     device = target["device"]
     if target["type"] == "device" and _os_family()[0] == "Debian":
         _check_debian_device_target(target, pillar["volume"])
+    if pillar["space_check"] and pillar["volume"] is not None:
+        _check_volume_holds_a_dump(pillar["volume"], pillar["settings"]["collector"]["dump_level"])
     if target["type"] in ("device", "raw") and device not in schema.volume_devices(pillar["volume"]):
         if not _device_exists(device):
             raise SaltInvocationError(

@@ -15,3 +15,12 @@ def salt_factories_config():
         yield {"root_dir": root_dir}
     finally:
         shutil.rmtree(root_dir, ignore_errors=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Salt buffers early log records in a temporary handler bound to the sys.stderr of import
+    time (pytest's capture stream); flushed at interpreter exit it writes to a closed file.
+    Hand the records over while pytest's own handlers still exist."""
+    from salt._logging import impl  # pylint: disable=import-outside-toplevel
+
+    impl.shutdown_temp_handler()

@@ -102,7 +102,8 @@ class Guest:
     dump volume group, and a 9p share; each ``run_step`` is one boot in a new QEMU process."""
 
     def __init__(self, workdir, image, repo_dir=None, memory_mb=1024, smp=2, dump_disk_size="2G",
-                 log=print):
+                 log=print, keep_disks=False):
+        """``keep_disks``: reuse the disks already in ``workdir`` (the next boot of that machine)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.image = image
@@ -115,9 +116,10 @@ class Guest:
         self.dump_disk = self.workdir / "dump.raw"
         self.steps = 0
         self._proc = None
-        run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", image.path, "-F", "raw", self.root_disk],
-            "guest-disk")
-        run(["truncate", "-s", dump_disk_size, self.dump_disk], "guest-disk")
+        if not (keep_disks and self.root_disk.exists() and self.dump_disk.exists()):
+            run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", image.path, "-F", "raw", self.root_disk],
+                "guest-disk")
+            run(["truncate", "-s", dump_disk_size, self.dump_disk], "guest-disk")
         if repo_dir is not None:
             _link_tree(Path(repo_dir), self.share / "repo")
 
