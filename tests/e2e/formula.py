@@ -27,6 +27,8 @@ GUEST_SHARE = "/mnt/host"
 MINION_ID = "kdump-e2e"
 SALT_CALL = f"/opt/salt/bin/salt-call -c {GUEST_SHARE}/salt-config --local --retcode-passthrough"
 FORMULA_DIRS = ("salt", "_modules", "_states", "_utils")
+# Files the guest's step runner itself writes into $E2E_OUT (status.json, result.json).
+RESERVED_OUT_NAMES = ("status", "result")
 
 # The pillar of the e2e scenario: VG rootvg on the second disk (made by the first step),
 # LV crashlv sized by the formula, crashkernel from the formula's sizing, panic sysctls, and
@@ -124,6 +126,8 @@ def stage_vmlinux(share, vmlinux):
 def salt_call_json(function_and_args, out_name):
     """A step line: run ``salt-call`` with JSON output into ``$E2E_OUT/<out_name>.json`` and record
     its exit status and wall milliseconds in ``<out_name>.meta``; never aborts the step."""
+    if out_name in RESERVED_OUT_NAMES:
+        raise ValueError(f"out_name: {out_name!r} would overwrite the step runner's {out_name}.json")
     return (
         f"t0=$(date +%s%N); {SALT_CALL} --out=json {function_and_args} "
         f"> \"$E2E_OUT/{out_name}.json\" 2> \"$E2E_OUT/{out_name}.log\"; rc=$?; t1=$(date +%s%N); "
