@@ -318,8 +318,9 @@ def estimate(dump_level=None):
     Estimate how many bytes a vmcore of this minion will take, to size and check its target.
 
     Uses ``makedumpfile --mem-usage /proc/kcore`` when the root is ``/``, the tool exists and
-    we are root; otherwise (or when it fails) RAM × the ratio for the dump level documented
-    in ``kdumplib.sizing``.
+    we are root, less the crash kernel reservation (counted there as kernel data, but never in
+    a dump); otherwise (or when it fails) RAM × the ratio for the dump level documented in
+    ``kdumplib.sizing``. Uncompressed: an upper bound for a compressed dump.
 
     :param dump_level: 0-31 or a retry list; default: the configured one.
     :return: ``{"bytes": int, "method": "makedumpfile"|"ratio", "mem_bytes": int,
@@ -347,7 +348,7 @@ def estimate(dump_level=None):
             try:
                 usage = sizing.parse_mem_usage(result["stdout"])
                 return {
-                    "bytes": sizing.dump_bytes_from_usage(usage, dump_level),
+                    "bytes": sizing.dump_bytes_from_usage(usage, dump_level, _read_int(CRASH_SIZE) or 0),
                     "method": "makedumpfile",
                     "mem_bytes": mem_bytes,
                     "dump_level": dump_level,

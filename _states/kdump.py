@@ -604,8 +604,8 @@ def dump_target(name, vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boo
     :param str name: the state ID.
     :param str vg: the volume group.
     :param str lv: the logical volume name.
-    :param str size: ``1000M``/``4G``; ``auto`` (twice the ``kdump.estimate``: kernel memory
-        grows after the estimate; at least 64 MiB of margin); or ``N%RAM``. Rounded up to whole extents.
+    :param str size: ``1000M``/``4G``; ``auto`` (the ``kdump.estimate`` plus a margin of
+        25 %, at least 64 MiB); or ``N%RAM``. Rounded up to whole extents.
     :param str fstype: ``ext3``, ``ext4`` (default) or ``xfs``.
     :param str mountpoint: where it is mounted (required with ``mount_at_boot``).
     :param bool mount_at_boot: True: fstab entry and mounted now (Salt's ``mount.mounted``);

@@ -9,11 +9,9 @@ import re
 from kdumplib import schema, sizes
 
 MIB = 1 << 20
-#: ``auto`` = the dump estimate plus this share of it. The estimate is a snapshot of kernel
-#: memory at apply time; slab caches grow with uptime and load. Measured on the e2e guest
-#: (1 GiB): 100 MB estimated right after the first apply, 163 MB one boot later after the
-#: capture initrd was built, so a 25 % margin was too small. Plus filesystem metadata ...
-AUTO_MARGIN_RATIO = 1.0
+#: ``auto`` = the dump estimate plus this share of it (filesystem metadata, journal, a dump
+#: that grows between the estimate and the crash) ...
+AUTO_MARGIN_RATIO = 0.25
 #: ... but never less than this many bytes of headroom.
 AUTO_MARGIN_MIN = 64 * MIB
 FSTYPES = schema.VOLUME_FSTYPES

@@ -51,6 +51,16 @@ def test_dump_bytes_follow_the_level_bits(level, kept_pages):
     assert sizing.dump_bytes_from_usage(usage, level) == kept_pages * 4096
 
 
+def test_the_crash_kernel_reservation_is_not_in_the_dump():
+    # KERN_DATA is 14243 pages here; a reservation counts there but kexec leaves it out.
+    usage = sizing.parse_mem_usage(MEM_USAGE)
+    full = sizing.dump_bytes_from_usage(usage, 31)
+    assert sizing.dump_bytes_from_usage(usage, 31, reserved_bytes=10000 * 4096) == full - 10000 * 4096
+    # Never below zero kernel data, whatever the reservation claims.
+    assert sizing.dump_bytes_from_usage(usage, 31, reserved_bytes=1 << 40) == 0
+    assert sizing.dump_bytes_from_usage(usage, 0, reserved_bytes=1 << 40) == sizing.dump_bytes_from_usage(usage, 0) - full
+
+
 def test_parse_mem_usage_rejects_other_output():
     with pytest.raises(ValueError, match="no page table"):
         sizing.parse_mem_usage("makedumpfile: command not found\n")

@@ -26,11 +26,9 @@ def test_parse_size_spec_refuses_with_the_argument_name(size):
         dumpvolume.parse_size_spec(size)
 
 
-def test_auto_doubles_the_estimate_with_at_least_64_mib_of_margin():
-    assert dumpvolume.auto_bytes(10 * MIB) == 74 * MIB
-    assert dumpvolume.auto_bytes(100 * MIB) == 200 * MIB
-    # The e2e guest: 100 MB estimated at apply, 163 MB one boot later; auto must hold that.
-    assert dumpvolume.auto_bytes(100_000_000) > 163_000_000
+def test_auto_margin_is_a_quarter_but_at_least_64_mib():
+    assert dumpvolume.auto_bytes(100 * MIB) == 164 * MIB
+    assert dumpvolume.auto_bytes(1000 * MIB) == 1250 * MIB
 
 
 def test_target_bytes_rounds_up_to_whole_extents():

@@ -410,9 +410,9 @@ def test_dump_target_without_lvm_tools_names_the_key_and_changes_nothing(system)
 
 
 def test_dump_target_auto_and_percent_of_ram_round_up_to_extents(system, kdump):
-    kdump.estimate_bytes = 301 * MIB + 1  # x 2 = 602 MiB + 2 B -> 151 extents of 4 MiB
+    kdump.estimate_bytes = 301 * MIB  # + 25 % = 376.25 MiB -> 95 extents of 4 MiB
     ret = state.dump_target("v", vg="rootvg", lv="auto", size="auto")
-    assert ret["changes"]["lv"] == {"old": None, "new": "604M"}
+    assert ret["changes"]["lv"] == {"old": None, "new": "380M"}
     ret = state.dump_target("v", vg="rootvg", lv="ram", size="10%RAM")  # of 4096 MiB
     assert ret["changes"]["lv"] == {"old": None, "new": "412M"}
 
