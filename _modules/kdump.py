@@ -146,12 +146,15 @@ def _check_volume_holds_a_dump(volume, dump_level):
         # An LV larger than asked is kept (never shrunk): that size is what the dump gets.
         for info in __salt__["lvm.lvdisplay"](f"/dev/{volume['vg']}/{volume['lv']}", quiet=True).values():
             existing = int(info["Logical Volume Size"]) * 512
-    if max(wanted, existing) < guess["bytes"]:
+    size = max(wanted, existing)
+    if size < guess["bytes"]:
+        shown = f"{volume['size']}" if size == wanted and spec["kind"] == "absolute" else (
+            f"{volume['size']} ({sizing.human(size)})"
+        )
         raise SaltInvocationError(
-            f"kdump:volume:size: {volume['size']} ({sizes.format_size(max(wanted, existing))}) is "
-            f"smaller than a vmcore of this minion ({sizes.format_size(guess['bytes'])} estimated "
-            f"by {guess['method']}); there would not be enough space to save a vmcore. Use a "
-            "larger size or auto, or set kdump:space_check: false"
+            f"kdump:volume:size: {shown} is smaller than a vmcore of this minion "
+            f"({sizing.human(guess['bytes'])} estimated by {guess['method']}): not enough space to "
+            "save a vmcore. Use a larger size or auto, or set kdump:space_check: false"
         )
 
 

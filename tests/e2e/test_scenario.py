@@ -24,6 +24,9 @@ pytestmark = pytest.mark.e2e
 BENCH_FILE = REPO_ROOT / "bench" / "results" / "e2e-scenario.json"
 GUEST_MEMORY_MB = 1024
 DUMP_DIR = fx.E2E_PILLAR["kdump"]["volume"]["mountpoint"]
+# Boot 2 changes the capture kernel's command line without a reboot: the crash that follows
+# proves the formula reloaded kdump after the config change (the seed's "initrd not rebuilt").
+RELOAD_MARKER = "kdump_formula_e2e=reloaded"
 
 
 class Scenario:
@@ -139,12 +142,19 @@ def test_boot1_formula_applies_then_changes_nothing(scenario):
 
 
 def test_boot2_reservation_is_live_kdump_ready_and_the_crash_is_captured(scenario):
-    """Boot 2: the next boot reserves the memory, kdump is loaded; the guarded crash."""
+    """Boot 2: the next boot reserves the memory, kdump is loaded; a config change applied
+    without a reboot is in force; the guarded crash is captured."""
     scenario.needs("boot1-apply")
     step = "boot2-crash"
+    changed = copy.deepcopy(fx.E2E_PILLAR)
+    settings = changed["kdump"]["settings"]
+    settings["capture_cmdline_append"] = f"{settings['capture_cmdline_append']} {RELOAD_MARKER}"
+    fx.stage(scenario.guest.share, pillar=changed)
     result = scenario.guest.run_step(
         "set -u\ncat /proc/cmdline > \"$E2E_OUT/cmdline\"\n"
         "cat /sys/kernel/kexec_crash_size > \"$E2E_OUT/kexec_crash_size\"\n"
+        + fx.salt_call_json("kdump.status", "status_at_boot")
+        + fx.salt_call_json("state.apply kdump", "reconfigure")
         + fx.salt_call_json("kdump.status", "kdump_status")
         + "sync\n"
         + f"{fx.SALT_CALL} kdump.crash confirm={fx.MINION_ID} > \"$E2E_OUT/crash.log\" 2>&1\n"
@@ -162,6 +172,14 @@ def test_boot2_reservation_is_live_kdump_ready_and_the_crash_is_captured(scenari
     )
     reserved = int(result.read("kexec_crash_size"))
     assert reserved > 0, f"{step}: /sys/kernel/kexec_crash_size is 0: the kernel reserved nothing"
+    _, _, at_boot = _local(step, result, "status_at_boot", "kdump.status")
+    assert at_boot["ready"] is True, f"{step}: kdump.status right after the reboot is not ready: {at_boot}"
+    rc, reconfigure_s, states = _apply(step, result, "reconfigure", "state.apply kdump with a new capture cmdline")
+    assert rc == 0 and not _failed(states), f"{step}: the reconfiguring apply failed: {_failed(states)}"
+    config_changes = [ret["changes"] for key, ret in states.items() if key.startswith("kdump_|-kdump-config_|-")]
+    assert config_changes and config_changes[0].get("rebuilt") is True, (
+        f"{step}: a config change with the reservation live did not rebuild/reload kdump: {_changed(states)}"
+    )
     _, _, status = _local(step, result, "kdump_status", "kdump.status")
     assert status["ready"] is True and status["problems"] == [], f"{step}: kdump.status is not ready: {status}"
     assert status["loaded"] is True, f"{step}: the capture kernel is not loaded: {status}"
@@ -172,8 +190,14 @@ def test_boot2_reservation_is_live_kdump_ready_and_the_crash_is_captured(scenari
     if not result.ok:
         raise E2EError(f"step {step}", f"kdump.crash output:\n{crash_log}\n{result.describe()}")
     assert "sysrq triggered crash" in (result.panic or ""), f"{step}: the panic was {result.panic!r}"
+    capture_cmdline = result.serial[result.serial.index(result.panic):].partition("Command line:")[2].split("\n")[0]
+    assert capture_cmdline, f"{step}: no capture kernel booted after the panic"
+    assert RELOAD_MARKER in capture_cmdline, (
+        f"{step}: the capture kernel ran with the command line from before the config change "
+        f"(kdump was not reloaded): {capture_cmdline.strip()}"
+    )
     scenario.record["reserved_bytes"] = reserved
-    scenario.phase(step, result)
+    scenario.phase(step, result, reconfigure_apply=reconfigure_s)
     scenario.passed.add(step)
 
 
