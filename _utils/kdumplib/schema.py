@@ -317,8 +317,8 @@ def validate_pillar(data, key="kdump"):
     for name, setting in sysctl.items():
         if not isinstance(name, str) or not _SYSCTL_KEY.match(name):
             _fail(f"{key}:sysctl:{name}", "is not a sysctl name like kernel.panic")
-        if isinstance(setting, bool) or not isinstance(setting, (int, str)):
-            _fail(f"{key}:sysctl:{name}", f"{setting!r} is not a number or a string")
+        if setting is not None and (isinstance(setting, bool) or not isinstance(setting, (int, str))):
+            _fail(f"{key}:sysctl:{name}", f"{setting!r} is not a number, a string or null (leave it alone)")
     pillar["sysctl"] = sysctl
     pillar["purge_target"] = _bool(pillar["purge_target"], f"{key}:purge_target")
     return pillar

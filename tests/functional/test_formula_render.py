@@ -232,7 +232,8 @@ def test_volume_defaults_and_retention(render):
             "volume": {"vg": "vg0", "lv": "dumps"},
             "settings": {"target": {"path": "/srv/crash"}},
             "retention": {"keep": 3},
-            "sysctl": {"kernel.panic": 30, "kernel.hung_task_panic": 1},
+            # null: a default the site manages elsewhere is left alone.
+            "sysctl": {"kernel.panic": 30, "kernel.hung_task_panic": 1, "kernel.panic_on_oops": None},
         }
     }
     states = render("Suse", "kdump", pillar)
@@ -252,7 +253,7 @@ def test_volume_defaults_and_retention(render):
         for module, function, args in states.values()
         if (module, function) == ("sysctl", "present")
     }
-    assert sysctls == {"kernel.panic": 30, "kernel.panic_on_oops": 0, "kernel.hung_task_panic": 1}
+    assert sysctls == {"kernel.panic": 30, "kernel.hung_task_panic": 1}
 
 
 def test_space_checked_on_a_dump_volume_mounted_at_boot(render):

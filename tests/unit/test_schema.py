@@ -82,7 +82,7 @@ def test_bad_settings_name_the_key(settings, key, reason):
         ({"volume": {"vg": "rootvg", "lv": "crashlv", "mountpoint": "crash"}}, "kdump:volume:mountpoint", "absolute"),
         ({"retention": {"keep": 0}}, "kdump:retention:keep", "at least 1"),
         ({"sysctl": {"panic": 1}}, "kdump:sysctl:panic", "not a sysctl name"),
-        ({"sysctl": {"kernel.panic": [1]}}, "kdump:sysctl:kernel.panic", "not a number"),
+        ({"sysctl": {"kernel.panic": [1]}}, "kdump:sysctl:kernel.panic", "not a number, a string or null"),
         ({"settings": {"collector": {"dump_level": 32}}}, "kdump:settings:collector:dump_level", "out of range"),
         ({"purge_target": 1}, "kdump:purge_target", "true or false"),
     ],
@@ -107,3 +107,8 @@ def test_whole_pillar_defaults_and_volume_devices():
     assert pillar["retention"] == {"keep": 3}
     assert schema.volume_devices(pillar["volume"]) == ["/dev/root-vg/crashlv", "/dev/mapper/root--vg-crashlv"]
     assert schema.validate_pillar({})["volume"] is None
+
+
+def test_sysctl_null_leaves_a_key_alone():
+    pillar = schema.validate_pillar({"sysctl": {"kernel.panic_on_oops": None, "kernel.panic": "30"}})
+    assert pillar["sysctl"] == {"kernel.panic_on_oops": None, "kernel.panic": "30"}
