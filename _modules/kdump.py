@@ -134,12 +134,16 @@ def _check_debian_device_target(target, volume):
 
 
 def _check_volume_holds_a_dump(volume, dump_level):
-    """Refuse a fixed-size dump volume smaller than the dump estimate before it is created: the
-    space check after the volume exists would come too late to change nothing."""
+    """Refuse a fixed-size dump volume smaller than a measured dump estimate before it is
+    created: the space check after the volume exists would come too late to change nothing.
+    Only a measurement (makedumpfile) refuses here; the ratio model is an upper bound meant for
+    sizing, and ``kdump.space_checked`` measures again once the packages are installed."""
     spec = dumpvolume.parse_size_spec(volume["size"])
     if spec["kind"] == "auto":
         return
     guess = estimate(dump_level=dump_level)
+    if guess["method"] != "makedumpfile":
+        return
     wanted = dumpvolume.target_bytes(spec, 1, mem_bytes=guess["mem_bytes"])
     existing = 0
     if "lvm.lvdisplay" in __salt__:
@@ -202,7 +206,10 @@ def validate_pillar(data):
 
     Besides types, ranges and conflicts it checks the system: a ``device`` or ``raw`` target
     must exist under the root unless it is the volume the formula creates
-    (``/dev/<vg>/<lv>`` or ``/dev/mapper/<vg>-<lv>``).
+    (``/dev/<vg>/<lv>`` or ``/dev/mapper/<vg>-<lv>``); on Debian a ``device`` target must be
+    that volume mounted at boot at the target path (kdump-tools mounts nothing); with
+    ``space_check`` a fixed-size volume smaller than a measured (makedumpfile) estimate is
+    refused before it is created.
 
     :param dict data: the ``kdump:`` pillar mapping.
     :return: the pillar normalized with every default filled in.

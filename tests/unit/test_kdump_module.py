@@ -133,8 +133,12 @@ def test_validate_pillar_debian_device_target_must_be_the_volume_mounted_at_boot
             kdump.validate_pillar({"settings": {"target": other}})
 
 
-def test_validate_pillar_refuses_a_fixed_volume_smaller_than_the_dump(root):
+def test_validate_pillar_refuses_a_fixed_volume_smaller_than_the_dump(root, monkeypatch):
     small = {"volume": {"vg": "rootvg", "lv": "crashlv", "size": "8M"}}
+    # The ratio model (fake root: no makedumpfile) only sizes; it never refuses a volume.
+    assert kdump.validate_pillar(small)["volume"]["size"] == "8M"
+    measured = {"bytes": 40 << 20, "method": "makedumpfile", "mem_bytes": 1 << 30, "dump_level": 31}
+    monkeypatch.setattr(kdump, "estimate", lambda dump_level=None: measured)
     with pytest.raises(SaltInvocationError, match=r"^kdump:volume:size: 8M is smaller than a vmcore .*: not enough space to save a vmcore"):
         kdump.validate_pillar(small)
     # The check is the pillar's: off, or sized from the estimate, it does not apply.
