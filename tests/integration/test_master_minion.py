@@ -19,6 +19,8 @@ import yaml
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PILLAR_ROOT = REPO / "tests" / "pillar"
 EXAMPLE = yaml.safe_load((REPO / "pillar.example").read_text(encoding="utf-8"))["kdump"]
+# The top file adds debian.sls for Debian-family minions (this host): the volume mounted at boot.
+DEBIAN = yaml.safe_load((PILLAR_ROOT / "debian.sls").read_text(encoding="utf-8"))["kdump"]
 DEBIAN_PKGS = ["kdump-tools", "kexec-tools", "makedumpfile"]
 
 # vgdisplay -c: name:access:status:#:maxlv:curlv:openlv:maxsize:maxpv:curpv:actpv:
@@ -141,7 +143,7 @@ def test_sync_all_delivers_the_project_modules(synced):
 def test_minion_gets_the_example_pillar(salt_cli, minion, synced):
     ret = salt_cli.run("pillar.get", "kdump", "unmask=True", minion_tgt=minion.id)
     assert ret.returncode == 0, ret
-    assert ret.data == EXAMPLE
+    assert ret.data == dict(EXAMPLE, volume=dict(EXAMPLE["volume"], **DEBIAN["volume"]))
 
 
 def test_apply_test_true_predicts_the_seed_setup(salt_cli, minion, synced, debian_root, lvm_tools):
@@ -153,6 +155,7 @@ def test_apply_test_true_predicts_the_seed_setup(salt_cli, minion, synced, debia
         "kdump-validated",
         "kdump-package",
         "kdump-dump-target",
+        "kdump-space-checked",
         "kdump-crashkernel",
         "kdump-config",
         "kdump-sysctl-kernel.panic",
@@ -175,6 +178,7 @@ def test_apply_test_true_predicts_the_seed_setup(salt_cli, minion, synced, debia
     assert target["changes"] == {
         "lv": {"old": None, "new": "1000M"},
         "filesystem": {"old": None, "new": "ext3"},
+        "mount": {"old": None, "new": "/dev/rootvg/crashlv on /var/crash (ext3, fstab)"},
     }
     assert "/dev/rootvg/crashlv" in target["comment"]
 
