@@ -30,6 +30,7 @@ PROC_MEMINFO = "/proc/meminfo"
 PROC_KCORE = "/proc/kcore"
 SYSRQ = "/proc/sys/kernel/sysrq"
 SYSRQ_TRIGGER = "/proc/sysrq-trigger"
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 
 def __virtual__():
@@ -480,6 +481,11 @@ def _crashkernel_state(problems):
     return reserved or 0, bool(loaded_flag), reboot_pending
 
 
+def _boot_id():
+    text = files.read_text(_root(), BOOT_ID)
+    return (text.strip() or None) if text is not None else None
+
+
 def status():
     """
     Say in one dict whether a crash on this minion would be saved, and if not, why.
@@ -487,8 +493,11 @@ def status():
     Read-only: safe on any machine, including one without kdump installed.
 
     :return: ``{"os_family", "service", "enabled", "active", "loaded", "reserved_bytes",
-        "reboot_pending", "config", "target", "free_bytes", "estimate_bytes", "ready",
-        "problems"}``; ``problems`` is a list of plain sentences, empty when ``ready``.
+        "reboot_pending", "config", "target", "free_bytes", "estimate_bytes", "boot_id",
+        "ready", "problems"}``; ``problems`` is a list of plain sentences, empty when
+        ``ready``. ``boot_id`` is the kernel's ``/proc/sys/kernel/random/boot_id`` (None
+        when missing): it changes on every boot, so the runner tells a minion that came
+        back from a crash from one that never went down.
 
     CLI Example:
 
@@ -508,6 +517,7 @@ def status():
         "target": None,
         "free_bytes": None,
         "estimate_bytes": None,
+        "boot_id": _boot_id(),
     }
     if row is None:
         problems.append(f"os family {name!r} is not supported (supported: {', '.join(kdumpconf.OS_FAMILIES)})")

@@ -231,6 +231,14 @@ def test_status_ready_and_problems(root, crashkernel_get):
     assert any(p.startswith("reboot pending: the boot loader gives crashkernel=256M") for p in status["problems"])
 
 
+def test_status_reports_the_boot_id(root):
+    assert kdump.status()["boot_id"] is None
+    boot_id = root / "proc/sys/kernel/random/boot_id"
+    boot_id.parent.mkdir(parents=True)
+    boot_id.write_text("0b6c41a5-3a2e-4f4e-9d0c-2f1d8c0e7a11\n")
+    assert kdump.status()["boot_id"] == "0b6c41a5-3a2e-4f4e-9d0c-2f1d8c0e7a11"
+
+
 def test_status_without_kdump_installed(root):
     (root / "etc/kdump.conf").unlink()
     (root / "sys/kernel/kexec_crash_loaded").unlink()
