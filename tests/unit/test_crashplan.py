@@ -1,0 +1,179 @@
+"""kdumplib.crashplan: the fleet crash test's decisions, without Salt."""
+
+import pytest
+
+from kdumplib import crashplan
+
+
+def status(ready=True, boot_id="b-1", problems=()):
+    return {"ready": ready, "boot_id": boot_id, "problems": list(problems)}
+
+
+def dump(directory, complete=True, time="2026-01-01T12:00:00", path=True, reason=None):
+    return {
+        "dir": directory,
+        "path": f"{directory}/dump.x" if path else None,
+        "time": time,
+        "complete": complete,
+        "size": 4112,
+        "reason": reason,
+    }
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+@pytest.mark.parametrize(
+    "value, total, expected",
+    [(1, 10, 1), (3, 10, 3), ("4", 10, 4), ("25%", 10, 3), ("25%", 3, 1), ("100%", 7, 7),
+     ("1%", 5, 1), (" 50 % ", 4, 2), ("12.5%", 16, 2)],
+)
+def test_wave_size_integer_or_percentage_rounded_up(value, total, expected):
+    assert crashplan.parse_wave_size(value, total) == expected
+
+
+@pytest.mark.parametrize("value", [0, -1, "0%", "101%", "abc", "%", 1.5, None, True, "2 minions"])
+def test_wave_size_errors_name_the_argument(value):
+    with pytest.raises(ValueError) as err:
+        crashplan.parse_wave_size(value, 10)
+    assert str(err.value).startswith("wave_size: ")
+
+
+@pytest.mark.parametrize("value", [-1, "x", 1.0, False, None])
+def test_count_errors_name_the_argument(value):
+    with pytest.raises(ValueError) as err:
+        crashplan.parse_count("canary", value)
+    assert str(err.value).startswith("canary: ")
+
+
+def test_count_accepts_digits_from_the_cli():
+    assert crashplan.parse_count("max_failures", "2") == 2
+    assert crashplan.parse_count("canary", 0) == 0
+
+
+@pytest.mark.parametrize("value, expected", [(900, 900), ("0.5", 0.5), (2.5, 2.5)])
+def test_seconds(value, expected):
+    assert crashplan.parse_seconds("reboot_timeout", value) == expected
+
+
+@pytest.mark.parametrize("value", [0, -3, "soon", float("nan"), float("inf"), True, None])
+def test_seconds_errors_name_the_argument(value):
+    with pytest.raises(ValueError) as err:
+        crashplan.parse_seconds("poll_interval", value)
+    assert str(err.value).startswith("poll_interval: ")
+
+
+# --------------------------------------------------------------------------- pre-flight
+
+
+def test_preflight_splits_ready_from_the_rest_with_their_problems():
+    ready, not_ready = crashplan.preflight(
+        {
+            "web2": status(),
+            "web1": status(),
+            "db1": status(ready=False, problems=["the kdump-tools service is not running"]),
+            "old": "'kdump.status' is not available.",
+            "nobootid": status(boot_id=None),
+        }
+    )
+    assert ready == ["web1", "web2"]
+    assert not_ready["db1"] == ["the kdump-tools service is not running"]
+    assert not_ready["old"] == ["kdump.status failed: 'kdump.status' is not available."]
+    assert not_ready["nobootid"][0].startswith("no boot_id")
+    assert set(not_ready) == {"db1", "old", "nobootid"}
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def test_plan_canary_then_waves_in_order():
+    stages = crashplan.plan(["a", "b", "c", "d", "e", "f"], canary=1, wave_size=2)
+    assert stages == [
+        {"name": "canary", "minions": ["a"]},
+        {"name": "wave 1", "minions": ["b", "c"]},
+        {"name": "wave 2", "minions": ["d", "e"]},
+        {"name": "wave 3", "minions": ["f"]},
+    ]
+
+
+def test_plan_percentage_is_of_all_ready_minions():
+    stages = crashplan.plan([f"m{i:02d}" for i in range(10)], canary=2, wave_size="50%")
+    assert [len(stage["minions"]) for stage in stages] == [2, 5, 3]
+    assert [m for stage in stages for m in stage["minions"]] == [f"m{i:02d}" for i in range(10)]
+
+
+def test_plan_without_canary_and_with_more_canaries_than_minions():
+    assert crashplan.plan(["a", "b"], canary=0, wave_size=5) == [{"name": "wave 1", "minions": ["a", "b"]}]
+    assert crashplan.plan(["a", "b"], canary=3, wave_size=1) == [{"name": "canary", "minions": ["a", "b"]}]
+    assert crashplan.plan([], canary=1, wave_size=1) == []
+
+
+def test_plan_refuses_bad_arguments_by_name():
+    with pytest.raises(ValueError, match="^canary: "):
+        crashplan.plan(["a"], canary=-1)
+    with pytest.raises(ValueError, match="^wave_size: "):
+        crashplan.plan(["a"], wave_size="0%")
+
+
+# --------------------------------------------------------------------------- new dump
+
+
+def test_new_dump_is_the_newest_complete_entry_not_seen_before():
+    before = [dump("/var/crash/202601011100", time="2026-01-01T11:00:00")]
+    after = [
+        dump("/var/crash/202601011300", time="2026-01-01T13:00:00"),
+        dump("/var/crash/202601011200", time="2026-01-01T12:00:00"),
+    ] + before
+    entry, reason = crashplan.new_dump(before, after)
+    assert reason is None
+    assert entry["dir"] == "/var/crash/202601011300"
+
+
+def test_no_new_dump_when_only_old_ones_are_listed():
+    before = [dump("/var/crash/202601011100")]
+    assert crashplan.new_dump(before, list(before)) == (None, "no new dump was saved")
+    assert crashplan.new_dump([], []) == (None, "no new dump was saved")
+
+
+def test_an_incomplete_new_dump_is_not_a_pass_and_says_why():
+    after = [dump("/var/crash/202601011200", complete=False,
+                  reason="flattened stream has no end marker (truncated)")]
+    entry, reason = crashplan.new_dump([], after)
+    assert entry is None
+    assert reason == ("the new dump /var/crash/202601011200/dump.x is not complete: "
+                      "flattened stream has no end marker (truncated)")
+
+
+def test_a_dmesg_only_directory_is_not_a_dump():
+    entry, reason = crashplan.new_dump([], [dump("/var/crash/202601011200", complete=False, path=False,
+                                                 reason="no dump file in the directory")])
+    assert entry is None and "/var/crash/202601011200 is not complete" in reason
+
+
+def test_a_failed_listing_is_not_a_pass():
+    assert crashplan.new_dump([], "ERROR: boom") == (None, "vmcore.list failed: ERROR: boom")
+
+
+# --------------------------------------------------------------------------- budget, comment
+
+
+def test_failure_budget():
+    assert not crashplan.over_budget(0, 0)
+    assert crashplan.over_budget(1, 0)
+    assert not crashplan.over_budget(1, 1)
+    assert crashplan.over_budget(2, 1)
+
+
+def test_comment_counts_and_says_where_it_stopped():
+    records = {
+        "a": {"status": "passed"},
+        "b": {"status": "failed"},
+        "c": {"status": "skipped"},
+        "d": {"status": "skipped"},
+        "e": {"status": "not_ready"},
+    }
+    assert crashplan.comment(records, "wave 1") == (
+        "1 passed, 1 failed, 2 skipped, 1 not ready; "
+        "stopped after the wave 1: failures exceeded max_failures"
+    )
+    assert crashplan.comment({}) == "no minion"
