@@ -12,6 +12,7 @@ synced to the master by ``salt-run saltutil.sync_all``.
 """
 
 import logging
+import math
 import time
 
 import salt.client
@@ -71,8 +72,10 @@ def _ask(client, minions, fun, timeout, kwarg=None, tgt_type="list"):
     """
     if tgt_type == "list" and not minions:
         return {}
+    # A minion that is down would otherwise cost the master's gather_job_timeout on top.
     answers = client.cmd(
-        minions, fun, kwarg=kwarg or {}, tgt_type=tgt_type, timeout=timeout, full_return=True
+        minions, fun, kwarg=kwarg or {}, tgt_type=tgt_type, timeout=timeout,
+        gather_job_timeout=max(1, math.ceil(timeout)), full_return=True,
     )
     result = {}
     for minion, answer in (answers or {}).items():

@@ -88,8 +88,9 @@ class FakeLocalClient:
         assert tgt_type == "glob", tgt_type
         return [mid for mid in self.minions if fnmatch.fnmatch(mid, tgt)]
 
-    def cmd(self, tgt, fun, arg=(), timeout=None, tgt_type="glob", full_return=False, kwarg=None):
-        assert full_return is True and timeout
+    def cmd(self, tgt, fun, arg=(), timeout=None, tgt_type="glob", full_return=False, kwarg=None,
+            gather_job_timeout=None):
+        assert full_return is True and timeout and gather_job_timeout == timeout
         self.calls.append((fun, tgt))
         answers = {}
         for mid in self._match(tgt, tgt_type):

@@ -1,0 +1,29 @@
+{#- Orchestration: crash-test kdump across minions in stages with the kdump runner
+    (salt-run kdump.crashtest; docs/runners/kdump.md). Arguments come from the pillar
+    kdump_crashtest (see the end of pillar.example), e.g.:
+
+      salt-run state.orchestrate orch.kdump_crashtest \
+        pillar='{"kdump_crashtest": {"tgt": "web*", "canary": 1, "wave_size": "25%"} }'
+
+    tgt is required; every other key falls back to the runner's default:
+      tgt_type (glob), canary (1), wave_size ("25%"), reboot_timeout (900),
+      poll_interval (10), max_failures (0), analyze (false), vmlinux (none), timeout (30).
+    To see the stages without crashing anything: salt-run kdump.plan <tgt> ...
+    The state fails (and salt-run exits non-zero) when any crashed minion did not come back
+    with a new, complete dump. #}
+{%- set crashtest = pillar.get('kdump_crashtest', {}) %}
+{%- if crashtest is not mapping or not crashtest.get('tgt') %}
+{{- raise('kdump_crashtest:tgt: the pillar must name the minions to crash-test') }}
+{%- endif %}
+{%- set keys = ['tgt_type', 'canary', 'wave_size', 'reboot_timeout', 'poll_interval',
+                'max_failures', 'analyze', 'vmlinux', 'timeout'] %}
+
+kdump-crashtest:
+  salt.runner:
+    - name: kdump.crashtest
+    - tgt: {{ crashtest.tgt | json }}
+{%- for key in keys %}
+{%-   if crashtest.get(key) is not none %}
+    - {{ key }}: {{ crashtest[key] | json }}
+{%-   endif %}
+{%- endfor %}
