@@ -219,8 +219,9 @@ def crashtest(
     """
     Crash the targeted minions in stages and prove that each one saves a readable dump.
 
-    Pre-flight: ``kdump.status`` on every target; minions that are not ready are reported
-    with their problems and never crashed. Then the canary minions, then waves: each stage
+    Pre-flight: ``kdump.status`` and ``vmcore.list`` on every target; minions that are not
+    ready (or whose dumps cannot be listed) are reported with their problems and never
+    crashed. Then the canary minions, then waves: each stage
     is crashed asynchronously (``kdump.crash confirm=<id>``), every minion must come back
     with a new ``boot_id`` within ``reboot_timeout`` and show a new complete dump in
     ``vmcore.list``. When failures exceed ``max_failures`` no further stage starts.
@@ -271,9 +272,20 @@ def crashtest(
     client = _client()
     statuses = _values(_ask(client, tgt, "kdump.status", settings["timeout"], tgt_type=tgt_type))
     ready, not_ready = crashplan.preflight(statuses)
+    # The baseline: dumps already there. A minion whose dumps cannot be listed could not be
+    # verified after its crash, so it is not crashed at all.
+    dumps = _values(_ask(client, ready, "vmcore.list", settings["timeout"]))
+    baseline = {}
+    for minion in list(ready):
+        listed = dumps.get(minion)
+        if isinstance(listed, list):
+            baseline[minion] = {"boot_id": statuses[minion]["boot_id"], "dumps": listed}
+        else:
+            ready.remove(minion)
+            not_ready[minion] = [f"vmcore.list failed: {listed or 'no answer'}"]
     records = {
         minion: {"status": crashplan.NOT_READY, "stage": None, "problems": problems}
-        for minion, problems in not_ready.items()
+        for minion, problems in sorted(not_ready.items())
     }
     _fire("preflight", ready=ready, not_ready=sorted(not_ready))
     if not ready:
@@ -290,26 +302,15 @@ def crashtest(
     if test:
         return _finish(records, stages, True, test, None, None)
 
-    dumps = _values(_ask(client, ready, "vmcore.list", settings["timeout"]))
-    baseline = {}
-    for minion in ready:
-        listed = dumps.get(minion)
-        baseline[minion] = {"boot_id": statuses[minion]["boot_id"], "dumps": listed}
-        if not isinstance(listed, list):
-            records[minion].update(status=crashplan.NOT_READY, stage=None,
-                                   problems=[f"vmcore.list failed: {listed or 'no answer'}"])
     stopped_after = None
     failures = 0
     for stage in stages:
-        stage["minions"] = [m for m in stage["minions"] if records[m]["status"] == crashplan.PLANNED]
         if stopped_after:
             stage["status"] = crashplan.SKIPPED
             for minion in stage["minions"]:
                 records[minion].update(status=crashplan.SKIPPED,
-                                       reason=f"not crashed: the run stopped after the {stopped_after}")
-            continue
-        if not stage["minions"]:
-            stage["status"] = crashplan.SKIPPED
+                                       reason="not crashed: the run stopped after "
+                                       + crashplan.stage_label(stopped_after))
             continue
         _fire("stage", stage=stage["name"], minions=stage["minions"])
         _crash_stage(client, stage, records, baseline, settings)

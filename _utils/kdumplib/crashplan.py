@@ -150,6 +150,11 @@ def over_budget(failures, max_failures):
     return failures > max_failures
 
 
+def stage_label(name):
+    """``canary`` → ``the canary``; ``wave 2`` stays as it is (for sentences)."""
+    return "the canary" if name == "canary" else name
+
+
 def comment(records, stopped_after=None):
     """One line for the operator: counts per status, and where the run stopped."""
     counts = {}
@@ -159,5 +164,5 @@ def comment(records, stopped_after=None):
     parts = [f"{counts[status]} {status.replace('_', ' ')}" for status in order if counts.get(status)]
     text = ", ".join(parts) if parts else "no minion"
     if stopped_after:
-        text += f"; stopped after the {stopped_after}: failures exceeded max_failures"
+        text += f"; stopped after {stage_label(stopped_after)}: failures exceeded max_failures"
     return text

@@ -174,6 +174,8 @@ def test_comment_counts_and_says_where_it_stopped():
     }
     assert crashplan.comment(records, "wave 1") == (
         "1 passed, 1 failed, 2 skipped, 1 not ready; "
-        "stopped after the wave 1: failures exceeded max_failures"
+        "stopped after wave 1: failures exceeded max_failures"
     )
     assert crashplan.comment({}) == "no minion"
+    assert crashplan.comment({"a": {"status": "failed"}}, "canary") == (
+        "1 failed; stopped after the canary: failures exceeded max_failures")

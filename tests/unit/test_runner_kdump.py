@@ -29,8 +29,8 @@ class Minion:
     (back, nothing saved), "incomplete" (back, a truncated dump), "never" (stays down),
     "refuse" (kdump.crash raises, the host stays up)."""
 
-    def __init__(self, clock, mid, ready=True, after_crash="dump", down_for=120):
-        self.clock, self.id, self.ready = clock, mid, ready
+    def __init__(self, clock, mid, ready=True, after_crash="dump", down_for=120, list_broken=False):
+        self.clock, self.id, self.ready, self.list_broken = clock, mid, ready, list_broken
         self.after_crash, self.down_for = after_crash, down_for
         self.boots = 1
         self.down_until = None
@@ -99,6 +99,10 @@ class FakeLocalClient:
                 continue
             if fun == "kdump.status":
                 ret = minion.status()
+            elif fun == "vmcore.list" and minion.list_broken:
+                answers[mid] = {"ret": "ERROR: cannot list /var/crash: Permission denied",
+                                "retcode": 1, "jid": "1"}
+                continue
             elif fun == "vmcore.list":
                 ret = [dict(entry) for entry in minion.dumps]
             elif fun == "vmcore.analyze":
@@ -226,9 +230,9 @@ def test_a_wave_failure_stops_later_waves(fleet):
     assert statuses == {"a": "passed", "b": "failed", "c": "passed", "d": "skipped", "e": "skipped"}
     assert ret["minions"]["b"]["reason"] == "no new dump was saved"
     assert ret["minions"]["b"]["seconds"] is not None  # it came back, but without a dump
-    assert ret["minions"]["d"]["reason"] == "not crashed: the run stopped after the wave 1"
+    assert ret["minions"]["d"]["reason"] == "not crashed: the run stopped after wave 1"
     assert ret["comment"] == (
-        "2 passed, 1 failed, 2 skipped; stopped after the wave 1: failures exceeded max_failures"
+        "2 passed, 1 failed, 2 skipped; stopped after wave 1: failures exceeded max_failures"
     )
 
 
@@ -263,6 +267,21 @@ def test_none_ready_is_a_clear_error_and_nothing_crashes(fleet):
     assert ret["comment"].startswith("no minion answered 'nomatch*'")
 
 
+def test_a_minion_whose_dumps_cannot_be_listed_is_not_crashed(fleet):
+    client = fleet({"mid": "a", "list_broken": True}, {"mid": "b"})
+    ret = runner.crashtest("*", canary=1, wave_size=1)
+    assert client.crashed() == ["b"]
+    assert ret["minions"]["a"]["status"] == "not_ready"
+    assert ret["minions"]["a"]["problems"] == [
+        "vmcore.list failed: ERROR: cannot list /var/crash: Permission denied"]
+    assert [(s["name"], s["minions"], s["status"]) for s in ret["stages"]] == [
+        ("canary", ["b"], "passed")]
+    client = fleet({"mid": "a", "list_broken": True})
+    ret = runner.crashtest("*")
+    assert ret["result"] is False and ret["comment"].startswith("no targeted minion is ready")
+    assert client.crashed() == []
+
+
 def test_a_refused_crash_fails_at_once(fleet, clock):
     client = fleet({"mid": "a", "after_crash": "refuse"}, {"mid": "b"})
     start = clock.now
@@ -283,7 +302,7 @@ def test_test_true_returns_the_plan_and_crashes_nothing(fleet):
         assert ret["minions"]["c"]["status"] == "not_ready"
         assert ret["comment"].startswith("plan only (test=True), nothing crashed")
     assert client.crashed() == []
-    assert {fun for fun, _tgt in client.calls} == {"kdump.status"}
+    assert {fun for fun, _tgt in client.calls} == {"kdump.status", "vmcore.list"}
 
 
 @pytest.mark.parametrize(
