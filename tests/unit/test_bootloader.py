@@ -124,7 +124,10 @@ def test_bls_options_expand_kernelopts_from_grubenv():
 # ---------------------------------------------------------------- properties
 
 _word = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_./-", min_size=1, max_size=12)
-_arg = st.one_of(_word, st.builds(lambda k, v: f"{k}={v}", _word, _word))
+# Other arguments only: hypothesis does find "crashkernel" among 12-letter words, and a text
+# that already reserves memory is not one that set-then-remove can give back unchanged.
+_key = _word.filter(lambda word: word.lower() != "crashkernel")
+_arg = st.one_of(_word, st.builds(lambda k, v: f"{k}={v}", _key, _word))
 _values = st.sampled_from(["256M", "128M@16M", "1G-4G:192M,4G-:256M", "512M,high", "auto"])
 _ws = st.sampled_from([" ", "  ", "\t"])
 
