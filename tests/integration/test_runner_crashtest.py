@@ -13,6 +13,7 @@ dump directory into its root, and starts the minion again.
 """
 
 import datetime
+import json
 import pathlib
 import threading
 import time
@@ -200,6 +201,19 @@ def fleet(salt_factories, checkout, service_module, tmp_path_factory):
                 minion.terminate()
 
 
+def progress_events(stdout):
+    """The runner's progress events, which salt-run prints as JSON documents before its return."""
+    decoder, events, index = json.JSONDecoder(), [], 0
+    while True:
+        while index < len(stdout) and stdout[index].isspace():
+            index += 1
+        if index >= len(stdout):
+            return events
+        document, index = decoder.raw_decode(stdout, index)
+        if isinstance(document, dict) and document.get("suffix") == "progress":
+            events.append(document["event"])
+
+
 def run(fleet, *args):
     return fleet["master"].salt_run_cli(timeout=300).run(*args)
 
@@ -231,6 +245,13 @@ def test_canary_then_wave_all_pass(fleet):
     assert sorted(order[2:]) == [("kdt-b", "back"), ("kdt-b", "crash"),
                                  ("kdt-c", "back"), ("kdt-c", "crash")], order
     assert data["comment"] == "3 passed"
+    progress = [(e["kind"], e.get("minion") or e.get("stage")) for e in progress_events(ret.stdout)]
+    assert progress[:6] == [("preflight", None), ("stage", "canary"), ("crash", "kdt-a"),
+                            ("back", "kdt-a"), ("verified", "kdt-a"), ("stage_done", "canary")]
+    assert progress[-1] == ("stage_done", "wave 1")
+    assert sorted(progress[6:-1]) == sorted(
+        [("stage", "wave 1")] + [(kind, mid) for mid in ("kdt-b", "kdt-c")
+                                 for kind in ("crash", "back", "verified")])
 
 
 def test_canary_back_without_a_dump_stops_the_run(fleet):
