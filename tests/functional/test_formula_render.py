@@ -206,7 +206,7 @@ def test_modern_pillar_ssh_target_auto_sizing(render):
 def test_pillar_example_modern_block_matches_tests_pillar():
     text = (REPO / "pillar.example").read_text(encoding="utf-8")
     marker = "# (same content as tests/pillar/modern.sls):"
-    block = text.split(marker, 1)[1]
+    block = text.split(marker, 1)[1].split("\n\n", 1)[0]  # up to the next blank line
     lines = [line[2:] if line.startswith("# ") else line.lstrip("#") for line in block.splitlines()]
     assert yaml.safe_load("\n".join(lines)) == load_pillar("modern.sls")
 
