@@ -84,11 +84,11 @@ def _configured(name, require_reboot, default_entry_only):
         return _pending_verdict(ret, current["reboot_pending"], require_reboot, "the running kernel differs")
 
     ret["changes"] = {"configured": {"old": old, "new": value}}
+    was = f"was crashkernel={old}" if old else "none configured before"
     if __opts__["test"]:
         # set(test=True) checks the backend and the value the same way the real run will.
         __salt__["crashkernel.set"](value, default_entry_only=default_entry_only, test=True)
         ret["result"] = None
-        was = f"was crashkernel={old}" if old else "none configured before"
         ret["comment"] = f"crashkernel={value} would be configured ({was}; value {source})."
         return _pending_verdict(ret, not _same(running, wanted), require_reboot, "after the change")
 
@@ -99,7 +99,6 @@ def _configured(name, require_reboot, default_entry_only):
             f"crashkernel.set wrote {', '.join(result.get('files') or []) or 'nothing'} but the "
             f"next boot would get crashkernel={after['configured']}, not {value}"
         )
-    was = f"was crashkernel={old}" if old else "none configured before"
     ret["comment"] = f"crashkernel={value} configured via {result.get('backend')} ({was}; value {source})."
     return _pending_verdict(ret, after["reboot_pending"], require_reboot, "the running kernel differs")
 

@@ -388,25 +388,26 @@ def test_shipped_pillars_pass_validation(family_opts, family, pillar_file):
     assert normalized["sysctl"] == given["sysctl"]
 
 
+def validation_error(opts, pillar_file):
+    """The exception kdump.validate_pillar raises for a shipped pillar file on ``opts``."""
+    loaders = Loaders(dict(opts))
+    try:
+        with pytest.raises(Exception) as error:
+            loaders.modules.kdump.validate_pillar(load_pillar(pillar_file)["kdump"])
+    finally:
+        loaders.reset_state()
+    return error.value
+
+
 def test_seed_pillar_on_debian_needs_the_volume_mounted_at_boot(family_opts):
     """kdump-tools mounts nothing: the seed's device target, left for kdump to mount, would
     put the dump on the root filesystem. Refused, naming the key."""
-    loaders = Loaders(dict(family_opts["Debian"]))
-    try:
-        with pytest.raises(Exception) as error:
-            loaders.modules.kdump.validate_pillar(load_pillar("example.sls")["kdump"])
-    finally:
-        loaders.reset_state()
-    assert type(error.value).__name__ == "SaltInvocationError"
-    assert str(error.value).startswith("kdump:volume:mount_at_boot: on Debian")
+    error = validation_error(family_opts["Debian"], "example.sls")
+    assert type(error).__name__ == "SaltInvocationError"
+    assert str(error).startswith("kdump:volume:mount_at_boot: on Debian")
 
 
 def test_bad_pillar_fails_validation_naming_the_key(family_opts):
-    loaders = Loaders(dict(family_opts["Debian"]))
-    try:
-        with pytest.raises(Exception) as error:
-            loaders.modules.kdump.validate_pillar(load_pillar("bad.sls")["kdump"])
-    finally:
-        loaders.reset_state()
-    assert type(error.value).__name__ == "SaltInvocationError"
-    assert str(error.value).startswith("kdump:")
+    error = validation_error(family_opts["Debian"], "bad.sls")
+    assert type(error).__name__ == "SaltInvocationError"
+    assert str(error).startswith("kdump:")
