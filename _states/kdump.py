@@ -110,10 +110,9 @@ def _rebuild_and_verify():
 
 
 def _validated(ret, config):
-    if config is None:
-        config = {}
-    if not isinstance(config, dict):
+    if config is not None and not isinstance(config, dict):
         raise SaltInvocationError(f"config: {type(config).__name__} given, expected the kdump: mapping")
+    # None: kdump.validate_pillar reads this minion's own kdump pillar.
     __salt__["kdump.validate_pillar"](config)
     ret["comment"] = "The kdump pillar is valid."
     return ret
@@ -124,10 +123,11 @@ def validated(name, config=None):
     Check the whole ``kdump:`` pillar before anything changes, so later states can require it.
 
     :param str name: the state ID.
-    :param dict config: the ``kdump:`` pillar mapping.
+    :param dict config: the ``kdump:`` pillar mapping; default: this minion's own ``kdump``
+        pillar.
 
     Never changes anything; under ``test=True`` it gives the same verdict (False on bad
-    pillar, with the pillar key in the comment).
+    pillar, with every error in the comment, one line each, starting with its pillar key).
 
     .. code-block:: yaml
 
@@ -150,6 +150,9 @@ def _space_checked(ret, path):
         raise CommandExecutionError(f"kdump.space_checked: {exc}") from None
     free, needed = result["free_bytes"], result["needed_bytes"]
     where = result.get("path") or path
+    if not result.get("checked", True):
+        ret["comment"] = f"Free space for a vmcore is not measured: {result.get('reason')}."
+        return ret
     if not result.get("ok", True):
         ret["result"] = False
         ret["comment"] = (
@@ -166,7 +169,9 @@ def space_checked(name, path=None):
     Fail before a crash whose dump could not be saved: compare the dump estimate with free space.
 
     :param str name: the state ID.
-    :param str path: the dump directory; default the configured target path.
+    :param str path: the dump directory; default where the dumps land (``kdump.dump_dir``).
+        A target that cannot be measured from the minion (remote, raw, a device that is not
+        mounted) passes with a comment saying so.
 
     Never changes anything; ``test=True`` gives the same verdict.
 
