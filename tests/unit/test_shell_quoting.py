@@ -141,7 +141,7 @@ def _comparable(family, settings):
 
 
 @given(case=family_settings())
-@hsettings(max_examples=300, deadline=None)
+@hsettings(max_examples=150, deadline=None)
 def test_validated_settings_render_and_parse_back(case):
     family, raw = case
     try:
