@@ -665,6 +665,9 @@ def status():
             result["estimate_bytes"] = estimate(collector["dump_level"], collector["compression"])["bytes"]
             where = dump_dir(target)
             result["dump_dir"] = where["dir"]
+            if target["type"] == "device" and name in ("Debian", "Suse") and where["dir"] is None:
+                # Their tools write into the path: without the device there, onto the root fs.
+                problems.append(where["reason"])
             if where["measurable"]:
                 result["free_bytes"] = _free_bytes(where["dir"])
                 problem = _space_problem(result["free_bytes"], result["estimate_bytes"], where["dir"])

@@ -45,8 +45,8 @@ def locate(os_family, target, volume=None, mounts=None, aliases=(), planned=Fals
     :param aliases: other names of the target device (``/dev/mapper/...`` for ``UUID=...``).
     :param planned: answer for the system the formula is about to make: a device target that
         is the managed volume mounted at boot counts as mounted at the volume's mountpoint.
-    ``dir`` is None when no local directory holds the dumps (remote, raw, or an unmounted
-    RedHat device); ``measurable`` is True only when free space in ``dir`` is the dump
+    ``dir`` is None when no local directory holds the dumps (remote, raw, an unmounted
+    RedHat device, a Debian/Suse device not mounted at the path); ``measurable`` is True only when free space in ``dir`` is the dump
     filesystem's right now.
     """
     if not isinstance(target, dict):
@@ -87,8 +87,8 @@ def locate(os_family, target, volume=None, mounts=None, aliases=(), planned=Fals
         return _result(path, False, f"dumps land in {path}, where {device} is to be mounted", expected)
     where = f"at {mounted}" if mounted else "nowhere"
     return _result(
-        path, False,
-        f"the dump device {device} is not mounted at {path} (mounted {where}): the free space "
-        "there is the filesystem's below, so it cannot be measured",
+        None, False,
+        f"the dump device {device} is not mounted at {path} (mounted {where}): the dumps would "
+        "land on the filesystem below, so there is no dump directory to measure",
         mounted,
     )

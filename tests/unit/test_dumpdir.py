@@ -46,9 +46,9 @@ def test_debian_and_suse_device_must_be_mounted_at_the_path(family):
     mounted = dumpdir.locate(family, DEVICE, VOLUME, mounts={"/var/crash": "/dev/mapper/rootvg-crashlv"})
     assert (mounted["dir"], mounted["measurable"]) == ("/var/crash", True)
     elsewhere = dumpdir.locate(family, DEVICE, VOLUME, mounts={"/mnt": "/dev/mapper/rootvg-crashlv"})
-    assert elsewhere["measurable"] is False and "mounted at /mnt" in elsewhere["reason"]
+    assert elsewhere["dir"] is None and "mounted at /mnt" in elsewhere["reason"]
     nowhere = dumpdir.locate(family, DEVICE, VOLUME, mounts={})
-    assert nowhere["measurable"] is False and "the filesystem's below" in nowhere["reason"]
+    assert nowhere["dir"] is None and "land on the filesystem below" in nowhere["reason"]
     planned = dumpdir.locate(family, DEVICE, VOLUME, mounts={}, planned=True)
     assert (planned["dir"], planned["measurable"]) == ("/var/crash", False)
 
