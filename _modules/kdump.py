@@ -149,11 +149,14 @@ def _check_volume_holds_a_dump(volume, collector):
     With makedumpfile (``kdump.estimate`` method ``makedumpfile``) the measured dump decides;
     without it (a host's first run) the floor of ``kdumplib.sizing`` does: RAM, the dump level
     and the compression give the least a dump takes. Returns the error lines."""
-    spec = dumpvolume.parse_size_spec(volume["size"])
-    if spec["kind"] == "auto":
-        return []
-    guess = estimate(dump_level=collector["dump_level"], compression=collector["compression"])
-    wanted = dumpvolume.target_bytes(spec, 1, mem_bytes=guess["mem_bytes"])
+    try:
+        spec = dumpvolume.parse_size_spec(volume["size"])
+        if spec["kind"] == "auto":
+            return []
+        guess = estimate(dump_level=collector["dump_level"], compression=collector["compression"])
+        wanted = dumpvolume.target_bytes(spec, 1, mem_bytes=guess["mem_bytes"])
+    except ValueError as exc:
+        return [f"kdump:volume:{exc}"]
     existing = 0
     if "lvm.lvdisplay" in __salt__:
         # An LV larger than asked is kept (never shrunk): that size is what the dump gets.

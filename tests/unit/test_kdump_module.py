@@ -200,6 +200,11 @@ def test_volume_gate_boundary(root, monkeypatch, method, short_by, refused):
         assert kdump.validate_pillar(pillar)["volume"]["size"] == "100M"
 
 
+def test_a_bare_volume_size_is_refused_naming_the_key(root):
+    with pytest.raises(SaltInvocationError, match=r"^kdump:volume:size: '1000' has no unit"):
+        kdump.validate_pillar({"volume": {"vg": "rootvg", "lv": "crashlv", "size": 1000}})
+
+
 def test_validate_pillar_reports_schema_and_system_errors_at_once(root):
     pillar = {
         "crashkernel": {"value": "128M;reboot"},
