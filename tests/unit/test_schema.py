@@ -5,6 +5,15 @@ import pytest
 from kdumplib import schema
 
 
+def assert_refused(validate, data, key, reason):
+    """``validate(data)`` raises a ValueError whose first line names ``key`` and gives ``reason``."""
+    with pytest.raises(ValueError) as err:
+        validate(data)
+    message = str(err.value)
+    assert message.startswith(key + ":"), message
+    assert reason in message
+
+
 def test_defaults_filled_for_empty_settings():
     settings = schema.validate_settings({})
     assert settings["target"] == {
@@ -55,15 +64,6 @@ def test_dump_level_forms(value, expected):
         ({"capture_cmdline_append": 3}, "kdump:settings:capture_cmdline_append", "expected a string"),
     ],
 )
-def assert_refused(validate, data, key, reason):
-    """``validate(data)`` raises a ValueError whose first line names ``key`` and gives ``reason``."""
-    with pytest.raises(ValueError) as err:
-        validate(data)
-    message = str(err.value)
-    assert message.startswith(key + ":"), message
-    assert reason in message
-
-
 def test_bad_settings_name_the_key(settings, key, reason):
     assert_refused(schema.validate_settings, settings, key, reason)
 
