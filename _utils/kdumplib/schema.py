@@ -69,6 +69,7 @@ _SYSCTL_KEY = re.compile(r"^[a-z0-9_]+(\.[A-Za-z0-9_-]+)+$")
 _PATH = re.compile(r"^/[A-Za-z0-9_.+,@%:=/-]*$")
 # RFC 1123 host name label; a name is labels joined by dots, at most 253 characters.
 _HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_IP_CHARS = re.compile(r"^[0-9A-Fa-f:.]+$")
 # POSIX-ish user name (useradd's default NAME_REGEX, plus upper case and dots), at most 32.
 _USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 # Kernel module name as modprobe takes it (``-`` and ``_`` are the same to the kernel).
@@ -198,9 +199,13 @@ def check_host(value, key):
         _fail(key, f"{value!r} is not a host name or IP address")
     try:
         ipaddress.ip_address(value)
-        return value
     except ValueError:
         pass
+    else:
+        # An IPv6 scope (``fe80::1%eth0``) may hold any character: addresses are hex, : and . only.
+        if not _IP_CHARS.match(value):
+            _fail(key, f"{value!r}: an IP address here is digits, hex, : and . (no %scope)")
+        return value
     labels = value[:-1].split(".") if value.endswith(".") else value.split(".")
     if len(value) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
         _fail(key, f"{value!r} is not a host name (RFC 1123) or IP address")
@@ -219,6 +224,7 @@ def check_nfs_export(value, key):
             ipaddress.IPv6Address(server)
         except ValueError:
             _fail(key, f"{value!r}: {server!r} in [...] is not an IPv6 address")
+        check_host(server, key)
     else:
         server, _, export = value.partition(":")
         check_host(server, key)

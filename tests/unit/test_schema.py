@@ -249,6 +249,8 @@ def test_real_values_pass(pillar):
         ({"settings": {"target": {"type": "ssh", "host": "a" * 64 + ".com", "user": "u"}}}, "kdump:settings:target:host", "RFC 1123"),
         ({"settings": {"target": {"type": "ssh", "host": "h", "user": "1root"}}}, "kdump:settings:target:user", "not a user name"),
         ({"settings": {"target": {"type": "nfs", "host": "[nope]:/x"}}}, "kdump:settings:target:host", "IPv6"),
+        ({"settings": {"target": {"type": "ssh", "host": "fe80::1%;reboot", "user": "u"}}}, "kdump:settings:target:host", "no %scope"),
+        ({"settings": {"target": {"type": "nfs", "host": "[fe80::1%$(id)]:/x"}}}, "kdump:settings:target:host", "no %scope"),
         ({"settings": {"collector": {"extra_args": "--x 'unclosed"}}}, "kdump:settings:collector:extra_args", "cannot be split"),
         ({"settings": {"collector": {"extra_args": "--x 'a b'"}}}, "kdump:settings:collector:extra_args", "not a plain argument"),
         ({"volume": {"vg": "rootvg", "lv": "snapshot1"}}, "kdump:volume:lv", "reserves"),
