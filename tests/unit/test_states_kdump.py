@@ -198,6 +198,13 @@ def test_validated_accepts_good_pillar_in_both_modes(opts):
     assert ret["result"] is True and ret["changes"] == {}
 
 
+def test_validated_without_config_validates_the_minions_own_pillar(monkeypatch):
+    given = []
+    monkeypatch.setitem(state.__salt__, "kdump.validate_pillar", lambda data=None: given.append(data) or {})
+    assert state.validated("p")["result"] is True
+    assert given == [None]
+
+
 @pytest.mark.parametrize("test_mode", [False, True])
 def test_validated_names_the_pillar_key(opts, test_mode):
     opts["test"] = test_mode
@@ -218,6 +225,15 @@ def test_space_checked(kdump):
     assert bad["result"] is False and bad["changes"] == {}
     assert str(300 * MIB) in bad["comment"] and str(100 * MIB) in bad["comment"]
     assert state.space_checked("s", path="relative")["comment"].startswith("path:")
+
+
+def test_space_checked_says_when_the_dump_directory_cannot_be_measured(monkeypatch):
+    reason = "the dump device /dev/sdb1 is not mounted: kdump mounts it at dump time"
+    monkeypatch.setitem(state.__salt__, "kdump.check_space", lambda path=None, needed=None: {
+        "path": None, "free_bytes": None, "needed_bytes": 300 * MIB, "ok": True, "checked": False, "reason": reason})
+    ret = state.space_checked("s")
+    assert ret["result"] is True and ret["changes"] == {}
+    assert ret["comment"] == f"Free space for a vmcore is not measured: {reason}."
 
 
 # --- configured --------------------------------------------------------------------------
