@@ -288,6 +288,9 @@ def _debian_slots(settings, existing_keys=()):
 
 
 def _suse_savedir(target):
+    # A device target is file://<path>: SUSE's kdump saves into a directory of the running
+    # system and mounts no device of its own, so kdump.validate_pillar accepts a device only
+    # as the managed volume mounted at boot at that path (else the dump would land below it).
     kind = target["type"]
     path = target["path"]
     if kind == "nfs":
