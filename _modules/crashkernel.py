@@ -71,15 +71,35 @@ def _run(argv):
 
 
 def _mem_bytes():
-    """This minion's RAM: MemTotal of /proc/meminfo under the root, else grains mem_total."""
+    """This minion's RAM in bytes: MemTotal of /proc/meminfo under the root.
+
+    The one place the formula reads RAM (``crashkernel.mem_bytes``; the kdump module and
+    states ask it): the ``mem_total`` grain is rounded to MiB and not under ``kdump_root``.
+    """
     meminfo = _read("/proc/meminfo") or ""
     for line in meminfo.splitlines():
         if line.startswith("MemTotal:"):
-            return int(line.split()[1]) * 1024
-    mem_mib = __grains__.get("mem_total")
-    if not mem_mib:
-        raise CommandExecutionError("cannot tell this minion's RAM: no /proc/meminfo and no grain mem_total")
-    return int(mem_mib) << 20
+            fields = line.split()
+            if len(fields) >= 2 and fields[1].isdigit():
+                return int(fields[1]) * 1024
+    raise CommandExecutionError(
+        f"cannot tell this minion's RAM: no MemTotal in /proc/meminfo under {_root()}"
+    )
+
+
+def mem_bytes():
+    """
+    This minion's RAM in bytes (MemTotal of ``/proc/meminfo``), the one figure every size
+    decision of the formula uses: the crashkernel recommendation, ``size: N%RAM`` and ``auto``
+    of the dump volume, and the vmcore estimate.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' crashkernel.mem_bytes
+    """
+    return _mem_bytes()
 
 
 def _canonical(value):
@@ -152,6 +172,7 @@ def recommend():
     """
     # salt 3008 masks pillar.get results ("**********") unless asked for the real value
     pillar_value = __salt__["pillar.get"]("kdump:crashkernel:value", "auto", unmask=True)
+    ram = _mem_bytes()
     if pillar_value not in (None, "", "auto"):
         value = _parse(str(pillar_value), "kdump:crashkernel:value")["value"]
         source = "pillar kdump:crashkernel:value"
@@ -164,7 +185,10 @@ def recommend():
         except ValueError as exc:
             raise SaltInvocationError(f"kdump:crashkernel:value: {exc}") from exc
         source = f"default for {os_name} {osrelease} ({origin})"
-    return {"value": value, "source": source, "reserved_bytes": ck_syntax.resolve(value, _mem_bytes())}
+        value, note = ck_syntax.working(value, ram)
+        if note:
+            source += f"; {note}"
+    return {"value": value, "source": source, "reserved_bytes": ck_syntax.resolve(value, ram)}
 
 
 # --------------------------------------------------------------------------- backends

@@ -430,7 +430,7 @@ def _wanted_bytes(spec, extent):
     if spec["kind"] == "auto":
         estimate = __salt__["kdump.estimate"]()["bytes"]
     elif spec["kind"] == "percent_ram":
-        mem = int(__grains__.get("mem_total", 0)) * dumpvolume.MIB
+        mem = __salt__["crashkernel.mem_bytes"]()
     try:
         return dumpvolume.target_bytes(spec, extent, estimate_bytes=estimate, mem_bytes=mem)
     except ValueError as exc:

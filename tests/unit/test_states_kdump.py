@@ -170,6 +170,7 @@ def configure_loader_modules(kdump, system, opts):
             for name in ("validate_pillar", "configure", "rebuild", "estimate", "check_space", "status")}
     salt.update({
         "crashkernel.get": lambda: {"reserved_bytes": kdump.reserved},
+        "crashkernel.mem_bytes": lambda: 4096 << 20,
         "lvm.vgdisplay": system.vgdisplay,
         "lvm.lvdisplay": system.lvdisplay,
         "lvm.lvcreate": system.lvcreate,
@@ -179,7 +180,7 @@ def configure_loader_modules(kdump, system, opts):
         "xfs.mkfs": system.xfs_mkfs,
         "mount.active": system.active,
     })
-    return {state: {"__salt__": salt, "__opts__": opts, "__grains__": {"mem_total": 4096},
+    return {state: {"__salt__": salt, "__opts__": opts, "__grains__": {},
                     "__states__": {"mount.mounted": system.mount_mounted}}}
 
 
