@@ -324,7 +324,7 @@ def _explained_by_reboot(status, service_starts_unreserved):
 def _reboot_comment(problems):
     """``reboot pending: <why>; <what waits for it>``, saying "reboot pending" once."""
     reasons = []
-    for problem in problems:
+    for problem in sorted(problems, key=lambda problem: not _reboot_related(problem)):
         text = problem[len("reboot pending"):].lstrip(":; ") if problem.lower().startswith("reboot pending") else problem
         reasons.append(text)
     return "reboot pending: " + "; ".join(reasons) + "."

@@ -27,6 +27,7 @@ class FakeKdump:
         self.estimate_bytes = 300 * MIB
         self.free_bytes = 10 * GIB
         self.rebuild_fails = False
+        self.active = True
 
     def validate_pillar(self, data):
         try:
@@ -61,13 +62,15 @@ class FakeKdump:
 
     def status(self):
         problems = list(self.problems)
+        if not self.active:
+            problems.append("the kdump-tools service is not running")
         if self.reboot_pending:
             problems.append("reboot pending: the boot loader gives crashkernel=256M, the running kernel has none")
         if self.reserved == 0:
             problems.append("no memory reserved for the crash kernel: crashkernel= is not on the running kernel's command line")
         elif not self.loaded:
             problems.append("the crash kernel is not loaded: start the kdump service or run kdump.rebuild")
-        return {"os_family": "Debian", "service": "kdump-tools", "enabled": True, "active": True,
+        return {"os_family": "Debian", "service": "kdump-tools", "enabled": True, "active": self.active,
                 "loaded": self.loaded, "reserved_bytes": self.reserved,
                 "reboot_pending": self.reboot_pending, "target": {}, "free_bytes": self.free_bytes,
                 "estimate_bytes": self.estimate_bytes, "ready": not problems, "problems": problems}
@@ -318,6 +321,37 @@ def test_ready_with_only_a_pending_reboot(kdump):
     assert state.ready("r", require_reboot="fail")["result"] is False
 
 
+def test_ready_says_reboot_pending_once(kdump):
+    kdump.reboot_pending = True
+    comment = state.ready("r")["comment"]
+    assert comment == (
+        "reboot pending: the boot loader gives crashkernel=256M, the running kernel has none; "
+        "no memory reserved for the crash kernel: crashkernel= is not on the running kernel's "
+        "command line."
+    )
+    assert comment.count("reboot pending") == 1
+
+
+def test_ready_a_service_that_waits_for_the_reservation_is_explained_by_the_reboot(kdump):
+    """RedHat's kdumpctl and Suse's load.sh cannot start before the reboot: under warn the
+    pending reboot is the reason, True; where the service could have started (Debian's
+    kdump-tools), a stopped service is a real problem."""
+    kdump.reboot_pending = True
+    kdump.active = False
+    waits = state.ready("r", service_starts_unreserved=False)
+    assert waits["result"] is True, waits
+    assert waits["comment"].startswith("reboot pending: the boot loader gives crashkernel=256M")
+    assert waits["comment"].endswith("; the kdump-tools service is not running.")
+    assert state.ready("r", require_reboot="fail", service_starts_unreserved=False)["result"] is False
+    could_run = state.ready("r", service_starts_unreserved=True)
+    assert could_run["result"] is False
+    assert could_run["comment"].startswith("kdump is not ready: the kdump-tools service is not running")
+    # Once memory is reserved, a stopped service is a problem on every family.
+    kdump.reserved, kdump.loaded, kdump.reboot_pending = 256 * MIB, True, False
+    assert state.ready("r", service_starts_unreserved=False)["result"] is False
+    assert state.ready("r", service_starts_unreserved="no")["comment"].startswith("service_starts_unreserved:")
+
+
 def test_ready_lists_other_problems(kdump):
     kdump.reboot_pending = True
     kdump.problems = ["kdump-tools is disabled"]
@@ -408,6 +442,36 @@ def test_dump_target_without_lvm_tools_names_the_key_and_changes_nothing(system)
     assert ret["result"] is False and ret["changes"] == {} and system.lvs == {}
     assert ret["comment"].startswith("vg: Salt's lvm module is not available")
     assert "install lvm2" in ret["comment"]
+
+
+def test_dump_target_errors_name_the_pillar_key_when_given(system):
+    """The formula passes pillar_key=kdump:volume: the user reads which pillar key to fix."""
+    lvm = {name: state.__salt__.pop(name) for name in list(state.__salt__) if name.startswith("lvm.")}
+    try:
+        ret = state.dump_target("v", vg="rootvg", lv="crashlv", size="1G", pillar_key="kdump:volume")
+    finally:
+        state.__salt__.update(lvm)
+    assert ret["result"] is False
+    assert ret["comment"].startswith("kdump:volume:vg: Salt's lvm module is not available")
+    ret = state.dump_target("v", vg="othervg", lv="crashlv", size="1G", pillar_key="kdump:volume")
+    assert ret["comment"].startswith("kdump:volume:vg: volume group 'othervg' does not exist")
+    ret = state.dump_target("v", vg="rootvg", lv="crashlv", size="1000", pillar_key="kdump:volume")
+    assert ret["comment"].startswith("kdump:volume:size: ")
+    assert system.lvs == {}
+
+
+def test_dump_target_dry_run_before_lvm2_is_installed(system, opts):
+    """A first dry run: the package state would install lvm2, so the volume group cannot be
+    read yet. A prediction (None), not a failure; nothing changed."""
+    lvm = {name: state.__salt__.pop(name) for name in list(state.__salt__) if name.startswith("lvm.")}
+    opts["test"] = True
+    try:
+        ret = state.dump_target("v", vg="rootvg", lv="crashlv", size="auto", pillar_key="kdump:volume")
+    finally:
+        state.__salt__.update(lvm)
+    assert ret["result"] is None and ret["changes"] == {} and system.lvs == {}
+    assert "the package state installs lvm2" in ret["comment"]
+    assert "rootvg/crashlv (auto, ext4)" in ret["comment"]
 
 
 def test_dump_target_auto_and_percent_of_ram_round_up_to_extents(system, kdump):
