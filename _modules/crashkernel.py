@@ -29,6 +29,11 @@ DEFAULT_GRUB_D = "/etc/default/grub.d"
 BLS_DIR = "/boot/loader/entries"
 GRUBENV = "/boot/grub2/grubenv"
 GRUB2_CFGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg")
+#: The text of a defaults file before the formula first changed it, kept once so that
+#: ``remove(restore=True)`` (kdump.clean) can give the distribution's file back.
+ORIGINAL_SUFFIX = ".kdump-formula.orig"
+#: What ``files.write_text_atomic`` keeps of the previous version (older releases).
+BACKUP_SUFFIX = ".kdump-formula.bak"
 
 
 def __virtual__():
@@ -352,7 +357,79 @@ def _plan_grub2_default(value):
     return {path: new for path, new in planned if old.get(path) != new}
 
 
-def _change(value, default_entry_only, test):
+def _original(path, current):
+    """The distribution's text of ``path`` before the formula changed it, when it can be given
+    back without losing anyone else's edit: the kept original (or, from older releases, the
+    backup) differs from ``current`` only in ``crashkernel=``. None otherwise."""
+    for suffix in (ORIGINAL_SUFFIX, BACKUP_SUFFIX):
+        text = _read(path + suffix)
+        if text is None:
+            continue
+        try:
+            if bootloader.default_grub_remove(text) == bootloader.default_grub_remove(current):
+                return text
+        except ValueError:
+            return None
+    return None
+
+
+def _plan_grub2_restore():
+    """``{path: text or None (delete)}``: every defaults file as before the formula, where it
+    can be; the guard deleted; /etc/default/grub without crashkernel= otherwise."""
+    planned = {}
+    for path, text in _default_grub_files():
+        if bootloader.GUARD_MARKER in text:
+            planned[path] = None
+            continue
+        original = _original(path, text)
+        if original is not None:
+            planned[path] = original
+        elif path == DEFAULT_GRUB:
+            try:
+                planned[path] = bootloader.default_grub_remove(text)
+            except ValueError as exc:
+                raise CommandExecutionError(f"{path}: {exc}") from exc
+    current = dict(_default_grub_files())
+    return {path: new for path, new in planned.items() if current.get(path) != new}
+
+
+def _restored_value(changes):
+    """The crashkernel value the defaults files give once ``changes`` are written."""
+    merged = dict(_default_grub_files())
+    merged.update(changes)
+    ordered = sorted(
+        ((path, text) for path, text in merged.items() if text is not None),
+        key=lambda item: (item[0] != DEFAULT_GRUB, item[0]),
+    )
+    cmdline, _ = bootloader.default_grub_evaluate(ordered)
+    return bootloader.cmdline_last(cmdline)
+
+
+def _keep_original(path):
+    """Keep the text of ``path`` once, before the formula's first change to it."""
+    text = _read(path)
+    if text is not None and _read(path + ORIGINAL_SUFFIX) is None:
+        files.write_text_atomic(_root(), path + ORIGINAL_SUFFIX, text, backup_suffix=None)
+
+
+def _write_planned(changes, restore):
+    for path, text in changes.items():
+        if text is None:
+            os.remove(files.rooted(_root(), path))
+            continue
+        if restore:
+            files.write_text_atomic(_root(), path, text, backup_suffix=None)
+            for suffix in (ORIGINAL_SUFFIX, BACKUP_SUFFIX):
+                try:
+                    os.remove(files.rooted(_root(), path + suffix))
+                except FileNotFoundError:
+                    pass
+            continue
+        _keep_original(path)
+        files.write_text_atomic(_root(), path, text)
+
+
+def _change(value, default_entry_only, test, restore=False):
     info = backend()
     name = info["name"]
     if name is None:
@@ -382,9 +459,11 @@ def _change(value, default_entry_only, test):
             arg = f"--args=crashkernel={value}" if value else "--remove-args=crashkernel"
             commands.append(["grubby", "--update-kernel=ALL", arg])
     else:
-        changes = _plan_grub2_default(value)
+        changes = _plan_grub2_restore() if restore else _plan_grub2_default(value)
         if changes:
             commands.append(_grub_mkconfig_command())
+        if restore:
+            value = _restored_value(changes)
     result = {
         "backend": name,
         "old": old,
@@ -395,9 +474,10 @@ def _change(value, default_entry_only, test):
     }
     if test or not result["changed"]:
         return result
-    for path, text in changes.items():
-        if text is not None:
-            files.write_text_atomic(_root(), path, text)
+    # None: a file grubby changes (written by the command), or, restoring GRUB 2 defaults, a
+    # file to delete (the guard).
+    deleting = restore and name == "grub2-default"
+    _write_planned({path: text for path, text in changes.items() if text is not None or deleting}, restore)
     for argv in commands:
         _run(argv)
     if name == "grubby":
@@ -432,17 +512,25 @@ def set(value, default_entry_only=False, test=False):  # pylint: disable=redefin
     return _change(canonical, bool(default_entry_only), bool(test))
 
 
-def remove(test=False):
+def remove(test=False, restore=False):
     """
     Remove every ``crashkernel=`` the boot loader configuration gives the next boot.
 
     :param bool test: predict, change nothing.
-    :return: ``{backend, old, new: None, changed, files, commands}``
+    :param bool restore: undo the formula instead (``kdump.clean``): on GRUB 2 defaults files,
+        give every file the formula changed its text from before (kept as
+        ``<file>.kdump-formula.orig``) where nothing else changed in it since, delete the
+        guard ``zz-kdump-formula.cfg``, and strip ``crashkernel=`` from ``/etc/default/grub``
+        otherwise. A value a package file sets again (Debian's ``kdump-tools.cfg``) then
+        applies at the next boot, as before the formula. Other backends: as without it.
+    :return: ``{backend, old, new, changed, files, commands}``; ``new`` is None, or with
+        ``restore`` the value the restored files give (e.g. the package's own).
 
     CLI Example:
 
     .. code-block:: bash
 
         salt '*' crashkernel.remove
+        salt '*' crashkernel.remove restore=True test=True
     """
-    return _change(None, False, bool(test))
+    return _change(None, False, bool(test), restore=bool(restore))

@@ -271,6 +271,50 @@ def test_grub2_test_mode_writes_and_runs_nothing(root, run_all):
     assert not (root / bootloader.GUARD_PATH.lstrip("/")).exists()
 
 
+def test_grub2_remove_restore_is_the_exact_inverse_of_set(root, run_all):
+    """set, set again (a second value), then remove(restore=True): every defaults file byte
+    for byte as before, the guard gone, the package's crashkernel= the next boot's again."""
+    before = {
+        "etc/default/grub": (FIXTURES / "default_grub.debian12").read_text(),
+        "etc/default/grub.d/kdump-tools.cfg": (FIXTURES / "kdump-tools.cfg").read_text(),
+        "etc/default/grub.d/50-cloud.cfg": 'GRUB_TIMEOUT=1\n',
+    }
+    for path, text in before.items():
+        put(root, path, text)
+    with patch("salt.utils.path.which", lambda name: "/usr/sbin/update-grub" if name == "update-grub" else None):
+        crashkernel.set("256M")
+        crashkernel.set("512M")
+        assert crashkernel.get()["configured"] == "512M"
+        predicted = crashkernel.remove(restore=True, test=True)
+        assert predicted["new"] == "384M-:128M" and predicted["changed"]
+        assert predicted["files"] == sorted(
+            ["/etc/default/grub", "/etc/default/grub.d/kdump-tools.cfg", bootloader.GUARD_PATH]
+        )
+        result = crashkernel.remove(restore=True)
+        assert result["new"] == "384M-:128M"
+        assert crashkernel.get()["configured"] == "384M-:128M"
+        assert crashkernel.remove(restore=True)["changed"] is False
+    after = {
+        str(path.relative_to(root)): path.read_text()
+        for path in (root / "etc/default").rglob("*") if path.is_file()
+    }
+    assert after == before
+    assert run_all.call_args_list[-1].args[0] == ["update-grub"]
+
+
+def test_grub2_remove_restore_keeps_someone_elses_later_edit(root, run_all):
+    """A file edited by someone else after the formula is not rolled back: only
+    crashkernel= is stripped from /etc/default/grub, other files are left as they are."""
+    put(root, "/etc/default/grub", (FIXTURES / "default_grub.debian12").read_text())
+    with patch("salt.utils.path.which", lambda name: "/usr/sbin/update-grub" if name == "update-grub" else None):
+        crashkernel.set("256M")
+        grub = root / "etc/default/grub"
+        grub.write_text(grub.read_text() + "GRUB_TIMEOUT=9\n")
+        crashkernel.remove(restore=True)
+    assert grub.read_text().endswith("GRUB_TIMEOUT=9\n")
+    assert "crashkernel" not in grub.read_text()
+
+
 def test_grub2_unreadable_assignment_refuses_before_writing(root, run_all):
     put(root, "/etc/default/grub", 'GRUB_CMDLINE_LINUX="ro\n  quiet"\n')
     with patch("salt.utils.path.which", no_tools), pytest.raises(CommandExecutionError, match="not a one-line"):
