@@ -41,6 +41,10 @@ REQUIRE_REBOOT = ("warn", "fail")
 # next run rebuilds even though the config file is already right. This is what makes the seed's
 # "config changed, initrd not rebuilt until touch /etc/kdump.conf" impossible.
 REBUILD_MARKER = "kdump-formula/rebuild-pending"
+# Next to the config file, written once before the formula first changes it: what kdump.clean
+# gives back (the distribution's file, or no file).
+ORIGINAL = ".kdump-formula.orig"
+CREATED = ".kdump-formula.created"
 
 
 def __virtual__():
@@ -209,6 +213,7 @@ def _configured(ret, settings):
 
     if predicted["changed"]:
         _mark_rebuild(f"config {predicted['path']} changed")
+        _keep_original(predicted["path"])
         written = __salt__["kdump.configure"](settings, test=False)
         ret["changes"]["config"] = {"path": written["path"], "diff": written["diff"]}
     if reserved:
@@ -217,6 +222,20 @@ def _configured(ret, settings):
         ret["changes"]["rebuilt"] = True
     ret["comment"] = _configured_comment(predicted, reserved, leftover, would=False)
     return ret
+
+
+def _keep_original(path):
+    """Before the formula first writes the config file, keep what the distribution had, for
+    kdump.clean: the file as ``<path>.kdump-formula.orig``, or, when there was none, an empty
+    ``<path>.kdump-formula.created`` (clean then removes the file)."""
+    root = _root()
+    if any(os.path.exists(files.rooted(root, path + suffix)) for suffix in (ORIGINAL, CREATED)):
+        return
+    text = files.read_text(root, path)
+    if text is None:
+        files.write_text_atomic(root, path + CREATED, "", backup_suffix=None)
+    else:
+        files.write_text_atomic(root, path + ORIGINAL, text, backup_suffix=None)
 
 
 def _configured_comment(predicted, reserved, leftover, would):

@@ -16,6 +16,22 @@ include:
   - .validate
 
 {%- set managed = kdump.sysctl | dictsort | selectattr(1, 'ne', none) | list %}
+{%- if managed %}
+
+{#- The running values before the formula first set them, kept once for kdump.clean. #}
+kdump-sysctl-saved:
+  file.managed:
+    - name: {{ rooted(kdump.sysctl_saved_file) | json }}
+    - contents: |
+        # kdump-formula: the running values before it set them, restored by kdump.clean.
+{%-   for key, value in managed %}
+        {{ key }} = {{ salt['sysctl.get'](key) }}
+{%-   endfor %}
+    - replace: false
+    - makedirs: true
+    - require:
+      - kdump: kdump-validated
+{%- endif %}
 {%- for key, value in managed %}
 
 kdump-sysctl-{{ key }}:
@@ -26,6 +42,7 @@ kdump-sysctl-{{ key }}:
     - order: last
     - require:
       - kdump: kdump-validated
+      - file: kdump-sysctl-saved
 {%- endfor %}
 
 {%- if managed and kdump.service_sets_panic_on_oops %}
