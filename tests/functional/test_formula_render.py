@@ -377,8 +377,12 @@ def test_clean_keeps_the_volume_by_default(render, family_opts):
     assert states["kdump-clean-crashkernel"][:2] == ("crashkernel", "absent")
     assert states["kdump-clean-service-dead"][2]["name"] == "kdump-tools"
     assert states["kdump-clean-service-disabled"][:2] == ("service", "disabled")
-    assert states["kdump-clean-config"][:2] == ("file", "absent")
-    assert states["kdump-clean-config"][2]["name"] == f"{root}/etc/default/kdump-tools"
+    # Nothing of the formula's config to undo on this root (no .orig, no .created marker).
+    assert "kdump-clean-config" not in states
+    assert states["kdump-clean-config.kdump-formula.bak"][2]["name"] == (
+        f"{root}/etc/default/kdump-tools.kdump-formula.bak"
+    )
+    assert states["kdump-clean-crashkernel"][2]["restore"] is True
     assert states["kdump-clean-sysctl-file"][2]["name"] == (
         f"{root}/etc/sysctl.d/zz-kdump-formula.conf"
     )
