@@ -136,6 +136,7 @@ def test_example_pillar_renders_for_each_family(render, family, family_opts):
         "kdump-space-checked",
         "kdump-crashkernel",
         "kdump-config",
+        "kdump-sysctl-saved",
         "kdump-sysctl-kernel.panic",
         "kdump-sysctl-kernel.panic_on_oops",
         "kdump-service",
@@ -191,6 +192,21 @@ def test_example_pillar_renders_for_each_family(render, family, family_opts):
         assert (args["name"], args["value"]) == (key, value)
         assert args["config"] == f"{root}/etc/sysctl.d/zz-kdump-formula.conf"
         assert args["order"] == "last"
+
+    module, function, args = states["kdump-sysctl-saved"]
+    assert (module, function) == ("file", "managed")
+    assert args["name"] == f"{root}/var/lib/kdump-formula/sysctl-before.conf"
+    assert args["replace"] is False
+    assert [line.split(" = ")[0] for line in args["contents"].splitlines()[1:]] == [
+        "kernel.panic", "kernel.panic_on_oops"
+    ]
+    if sets_panic_on_oops:
+        module, function, args = states["kdump-sysctl-after-service"]
+        assert (module, function) == ("file", "managed")
+        assert args["name"] == (
+            f"{root}/etc/systemd/system/{facts['service']}.service.d/zz-kdump-formula-sysctl.conf"
+        )
+        assert "ExecStartPost=-sysctl -q -p /etc/sysctl.d/zz-kdump-formula.conf" in args["contents"]
 
     module, function, args = states["kdump-service"]
     assert (module, function, args["name"]) == ("service", "enabled", facts["service"])

@@ -317,6 +317,7 @@ def test_newcomer_dry_run_is_green(salt_cli, minions, synced, roots, tools, fami
         "kdump-space-checked",
         "kdump-crashkernel",
         "kdump-config",
+        "kdump-sysctl-saved",
         "kdump-sysctl-kernel.panic",
         "kdump-sysctl-kernel.panic_on_oops",
         "kdump-service",
