@@ -27,7 +27,9 @@ KDUMP_SYSCTL="kernel.panic_on_oops=1"
 KDUMP_COREDIR="/var/crash"
 #MAKEDUMP_ARGS="-c -d 31"
 """
-RUNNING_SYSCTLS = {"kernel.panic": "0", "kernel.panic_on_oops": "1"}
+# Values no real host has, so that a double that did not load (Salt would fall back to its
+# own sysctl module, which acts on this host's kernel) is caught before anything is applied.
+RUNNING_SYSCTLS = {"kernel.panic": "7", "kernel.panic_on_oops": "1"}
 PILLAR = {
     "kdump": {
         "crashkernel": {"value": "256M"},
@@ -100,8 +102,18 @@ def snapshot(root):
     }
 
 
+def assert_doubles(loaders):
+    """Salt's pkg, service and sysctl are the doubles (they read the fake root), or stop."""
+    root = pathlib.Path(loaders.opts["kdump_root"])
+    running = json.loads((root / "proc/sys.json").read_text())
+    assert loaders.modules.sysctl.get("kernel.panic") == running["kernel.panic"]
+    assert "kdump-tools" in loaders.modules.pkg.list_pkgs()
+    assert loaders.modules.service.offline() is False
+
+
 def apply(loaders, sls):
     loaders.reload_all()
+    assert_doubles(loaders)
     ret = loaders.modules.state.apply(sls, pillar=PILLAR).raw
     assert isinstance(ret, dict), ret
     failed = {state["__id__"]: state["comment"] for state in ret.values() if state["result"] is False}
