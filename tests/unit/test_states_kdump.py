@@ -2,6 +2,7 @@
 filesystem and mount modules (each keeps the state a real system would)."""
 
 import os
+import pathlib
 
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
@@ -274,6 +275,24 @@ def test_configured_without_reservation_defers_the_rebuild_to_after_the_reboot(k
     kdump.reserved = 256 * MIB  # rebooted with the reservation
     after = state.configured("c", {"failure_action": "halt"})
     assert after["changes"] == {"rebuilt": True} and kdump.rebuilds == 1
+
+
+def test_configured_keeps_the_distributions_file_once_for_clean(kdump, opts):
+    """Before the first write the distribution's file is kept as .kdump-formula.orig (or, when
+    there was none, .kdump-formula.created is marked); later writes never touch the copy."""
+    root = pathlib.Path(opts["kdump_root"])
+    config = root / kdump.path.lstrip("/")
+    config.parent.mkdir(parents=True)
+    config.write_text("USE_KDUMP=1\n")
+    state.configured("c", {"collector": {"dump_level": 31}})
+    config.write_text("USE_KDUMP=1\n# written by the formula\n")
+    state.configured("c", {"collector": {"dump_level": 11}})
+    assert (root / (kdump.path.lstrip("/") + ".kdump-formula.orig")).read_text() == "USE_KDUMP=1\n"
+    assert not (root / (kdump.path.lstrip("/") + ".kdump-formula.created")).exists()
+    kdump.path = "/etc/kdump.conf"
+    state.configured("c", {"collector": {"dump_level": 1}})
+    assert (root / "etc/kdump.conf.kdump-formula.created").read_text() == ""
+    assert not (root / "etc/kdump.conf.kdump-formula.orig").exists()
 
 
 def test_configured_bad_settings_fails_naming_the_argument(kdump):
