@@ -359,9 +359,13 @@ def _plan_grub2_default(value):
 
 def _original(path, current):
     """The distribution's text of ``path`` before the formula changed it, when it can be given
-    back without losing anyone else's edit: the kept original (or, from older releases, the
-    backup) differs from ``current`` only in ``crashkernel=``. None otherwise."""
-    for suffix in (ORIGINAL_SUFFIX, BACKUP_SUFFIX):
+    back without losing anyone else's edit: the kept original differs from ``current`` only in
+    ``crashkernel=``. None otherwise. Releases before the original was kept left only a
+    backup of the previous version: trusted for grub.d files (the formula edits them once,
+    stripping the package's value), not for /etc/default/grub (it may hold an older value of
+    the formula's own)."""
+    suffixes = (ORIGINAL_SUFFIX,) if path == DEFAULT_GRUB else (ORIGINAL_SUFFIX, BACKUP_SUFFIX)
+    for suffix in suffixes:
         text = _read(path + suffix)
         if text is None:
             continue

@@ -4,7 +4,7 @@ Real Salt loaders apply the real formula (``state.apply kdump``, then ``state.ap
 kdump.clean``) with ``kdump_root`` pointing at a fresh Debian 12 host that has kdump-tools
 installed (its ``/etc/default/kdump-tools`` and ``grub.d/kdump-tools.cfg`` as the package ships
 them). Salt's ``pkg``, ``service`` and ``sysctl`` modules, which act outside ``kdump_root``, are
-test doubles (``tests/functional/doubles``, chosen with the minion's ``providers``) that keep
+test doubles (``tests/doubles``, chosen with the minion's ``providers``) that keep
 their state in files under the same root, and ``update-grub`` is a recording script. So every
 part of apply and clean runs for real against files; only the kernel is not there.
 """
@@ -17,7 +17,7 @@ from saltfactories.utils.functional import Loaders
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "bootloader"
-DOUBLES = pathlib.Path(__file__).resolve().parent / "doubles"
+DOUBLES = REPO / "tests" / "doubles"
 
 # /etc/default/kdump-tools as kdump-tools 1:1.8.1 ships it (abridged: the assignments).
 KDUMP_TOOLS_DEFAULT = """# kdump-tools configuration

@@ -7,9 +7,10 @@ then ``state.apply kdump test=True``: a newcomer's first dry run, green on every
 Nothing touches this host: each minion's ``kdump_root`` points at a fake root of its family
 (its ``os_family``/``os``/``osrelease`` grains set in its configuration), the boot-loader and
 LVM tools the modules ask are small scripts first on the minion's PATH, and Salt's ``pkg`` and
-``service`` modules are test doubles chosen through the minion's ``providers`` option (this
-host has neither yum/zypper nor a running init system): nothing installed, no service known
-to be enabled or running, and any attempt to change either fails loudly.
+``service`` modules are the test doubles of ``tests/doubles`` chosen through the minion's
+``providers`` option (this host has neither yum/zypper nor a running init system): nothing
+installed, no service enabled or running, and whatever they would change would land in the
+fake root, which the dry run must leave as it was.
 """
 
 import os
@@ -60,75 +61,11 @@ VGDISPLAY = "  rootvg:r/w:772:-1:0:1:1:-1:0:1:1:20963328:4096:5118:2558:2560:kdu
 CHANGING_TOOLS = ("lvcreate", "lvresize", "lvremove", "mkfs.ext4", "mke2fs", "update-grub",
                   "grub2-mkconfig", "grubby")
 
-PKG_MODULE = '''"""Test double for pkg: nothing is installed, and installing fails."""
-
-from salt.exceptions import CommandExecutionError
-
-__virtualname__ = "kdumptest_pkg"
-
-
-def __virtual__():
-    return __virtualname__
-
-
-def list_pkgs(versions_as_list=False, **kwargs):
-    return {}
-
-
-def version(*names, **kwargs):
-    return "" if len(names) == 1 else {name: "" for name in names}
-
-
-def latest_version(*names, **kwargs):
-    return "1.0" if len(names) == 1 else {name: "1.0" for name in names}
-
-
-def install(*args, **kwargs):
-    raise CommandExecutionError("kdumptest_pkg: nothing may be installed in this test")
-'''
-
-SERVICE_MODULE = '''"""Test double for service: every service exists, none is enabled or running, and
-changing one fails."""
-
-from salt.exceptions import CommandExecutionError
-
-__virtualname__ = "kdumptest_service"
-
-
-def __virtual__():
-    return __virtualname__
-
-
-def available(name):
-    return True
-
-
-def missing(name):
-    return False
-
-
-def offline():
-    return False
-
-
-def enabled(name, **kwargs):
-    return False
-
-
-def disabled(name, **kwargs):
-    return True
-
-
-def status(name, sig=None, **kwargs):
-    return False
-
-
-def _refuse(name, *args, **kwargs):
-    raise CommandExecutionError(f"kdumptest_service: {name} must not change in this test")
-
-
-start = stop = restart = enable = disable = _refuse
-'''
+# Salt's pkg and service modules are the project's test doubles (tests/doubles), which keep
+# their state in files under kdump_root: with none there, nothing is installed and no service
+# is enabled or running; anything they would change lands in the fake root, which the dry run
+# must leave untouched.
+DOUBLES = REPO / "tests" / "doubles"
 
 
 def _script(path, body):
@@ -203,14 +140,6 @@ def tools_run(tools):
 
 
 @pytest.fixture(scope="module")
-def doubles(tmp_path_factory):
-    moddir = tmp_path_factory.mktemp("test-modules")
-    (moddir / "kdumptest_pkg.py").write_text(PKG_MODULE)
-    (moddir / "kdumptest_service.py").write_text(SERVICE_MODULE)
-    return moddir
-
-
-@pytest.fixture(scope="module")
 def checkout(tmp_path_factory):
     """The repository as a user deploys it: its salt/ directory and its _modules, _states,
     _utils and _runners (symlinks here, so this development checkout's .venv and .git, tens
@@ -241,7 +170,7 @@ def roots(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def minions(master, roots, tools, doubles):
+def minions(master, roots, tools):
     started = {}
     try:
         for family, facts in FAMILIES.items():
@@ -250,7 +179,7 @@ def minions(master, roots, tools, doubles):
                 overrides={
                     "kdump_root": str(roots[family]),
                     "grains": facts["grains"],
-                    "module_dirs": [str(doubles)],
+                    "module_dirs": [str(DOUBLES)],
                     "providers": {"pkg": "kdumptest_pkg", "service": "kdumptest_service"},
                 },
             )
