@@ -9,7 +9,6 @@ distribution's tools as argument lists and reports in plain words.
 import difflib
 import logging
 import os
-import re
 import shlex
 
 import salt.utils.path
@@ -71,12 +70,8 @@ def _read_int(path):
 
 
 def _mem_bytes():
-    """Total RAM from /proc/meminfo under the root, else the ``mem_total`` grain (MiB)."""
-    text = files.read_text(_root(), PROC_MEMINFO) or ""
-    match = re.search(r"^MemTotal:\s+(\d+)\s*kB", text, re.MULTILINE)
-    if match:
-        return int(match.group(1)) * 1024
-    return int(__grains__.get("mem_total", 0)) * (1 << 20)
+    """Total RAM: ``crashkernel.mem_bytes``, the one reader of RAM for the whole formula."""
+    return __salt__["crashkernel.mem_bytes"]()
 
 
 def _free_bytes(path):

@@ -90,7 +90,10 @@ _PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._-]*(?::[a-z0-9-]+)?$")
 # A systemd unit or SysV service name: letters, digits and : _ . @ - (systemd.unit(5)).
 _SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.@-]{0,254}$")
 #: The ``kdump:lookup`` keys map.jinja merges (salt/kdump/defaults.yaml, osfamily/*.yaml).
-LOOKUP_KEYS = ("pkgs", "service", "config_file", "sysctl_file", "fstab_file")
+LOOKUP_KEYS = (
+    "pkgs", "lvm_pkgs", "service", "config_file", "sysctl_file", "sysctl_saved_file", "fstab_file",
+    "service_starts_unreserved", "service_sets_panic_on_oops",
+)
 
 
 def _fail(key, reason):
@@ -491,8 +494,10 @@ def volume_devices(volume):
 
 
 def _lookup_value(name, value, key):
-    if name == "pkgs":
-        if not isinstance(value, list) or not value:
+    if name in ("service_starts_unreserved", "service_sets_panic_on_oops"):
+        return _bool(value, key)
+    if name in ("pkgs", "lvm_pkgs"):
+        if not isinstance(value, list) or (name == "pkgs" and not value):
             _fail(key, f"expected a non-empty list of package names, got {value!r}")
         for package in value:
             if not isinstance(package, str) or not _PACKAGE.match(package):

@@ -64,12 +64,14 @@ def configure_loader_modules(root, commands, crashkernel_get):
     return {
         kdump: {
             "__opts__": {"kdump_root": str(root), "id": "web01"},
-            "__grains__": {"os_family": "RedHat", "id": "web01", "mem_total": 4096},
+            "__grains__": {"os_family": "RedHat", "id": "web01"},
             "__salt__": {
                 "cmd.run_all": commands,
                 "service.enabled": lambda name: True,
                 "service.status": lambda name: True,
                 "crashkernel.get": lambda: dict(crashkernel_get),
+                # The one reader of RAM (crashkernel.mem_bytes): MemTotal under the root.
+                "crashkernel.mem_bytes": lambda: int((root / "proc/meminfo").read_text().split()[1]) * 1024,
             },
         }
     }

@@ -275,3 +275,26 @@ def test_the_lvm_name_rule_is_one_rule():
     from kdumplib import dumpvolume
 
     assert dumpvolume.check_lvm_name is schema.check_lvm_name
+
+
+def test_lookup_keys_are_the_maps_os_facts():
+    """Every OS fact map.jinja merges (defaults.yaml keys that are not pillar keys) can be
+    overridden through kdump:lookup, and nothing else can."""
+    import pathlib
+
+    import yaml
+
+    defaults = yaml.safe_load(pathlib.Path("salt/kdump/defaults.yaml").read_text())["kdump"]
+    facts = set(defaults) - set(schema.DEFAULT_PILLAR)
+    assert facts == set(schema.LOOKUP_KEYS)
+
+
+def test_lookup_flags_and_lvm_packages_are_checked():
+    with pytest.raises(ValueError) as err:
+        schema.validate_pillar(
+            {"lookup": {"lvm_pkgs": ["lvm2;reboot"], "service_starts_unreserved": "yes"}}
+        )
+    assert "kdump:lookup:lvm_pkgs:" in str(err.value)
+    assert "kdump:lookup:service_starts_unreserved:" in str(err.value)
+    normalized = schema.validate_pillar({"lookup": {"lvm_pkgs": [], "service_sets_panic_on_oops": False}})
+    assert normalized["lookup"] == {"lvm_pkgs": [], "service_sets_panic_on_oops": False}
