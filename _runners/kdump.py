@@ -495,7 +495,8 @@ def _start_events(listener, wait):
     """The ids of the minions whose ``salt/minion/<id>/start`` event arrives within ``wait``
     seconds (then whatever else is already queued, without waiting)."""
     started = []
-    event = listener.get_event(wait=max(0, wait), tag="salt/minion/", full=True)
+    # wait=0 would block for ever in salt's get_event: no_block when no time is left.
+    event = listener.get_event(wait=max(wait, 0), tag="salt/minion/", full=True, no_block=wait <= 0)
     while event:
         parts = event.get("tag", "").split("/")
         if len(parts) == 4 and parts[3] == "start":
