@@ -210,51 +210,71 @@ def _bad_arguments(runner, exc, test, statuses, started):
     return _finish(runner, [], [], False, test, str(exc), statuses, started)
 
 
+# --------------------------------------------------------------------------- stages
+
+
+def _publish(client, stage, records, fun, kwarg, kind, run_started):
+    """Publish ``fun`` asynchronously to each minion of ``stage`` (its job never returns when
+    the minion goes down); returns ``{id: jid}``. A minion whose job could not be published
+    fails at once; the others are ``acting`` until they come back or time out."""
+    jids = {}
+    for minion in stage["minions"]:
+        jid = client.cmd_async([minion], fun, kwarg=kwarg(minion), tgt_type="list")
+        jids[minion] = jid
+        records[minion].update(status="acting")
+        records[minion]["timeline"][kind] = _since(run_started)
+        _fire(kind, stage=stage["name"], minion=minion, jid=jid)
+        if not jid:
+            records[minion].update(status=crashplan.FAILED,
+                                   reason=f"the {fun} job could not be published")
+    return jids
+
+
+def _rebooted(value, boot_id):
+    """True when a ``kdump.status`` answer carries a boot_id other than ``boot_id``."""
+    return isinstance(value, dict) and bool(value.get("boot_id")) and value["boot_id"] != boot_id
+
+
+def _back(records, stage, minion, value, started, run_started):
+    """Record that ``minion`` answered again with a new boot_id (``value``): its down time."""
+    seconds = round(_now() - started, 1)
+    records[minion].update(seconds=seconds, boot_id=value["boot_id"])
+    records[minion]["timeline"]["back"] = _since(run_started)
+    _fire("back", stage=stage["name"], minion=minion, seconds=seconds)
+
+
+def _timed_out(records, stage, minions, reboot_timeout):
+    for minion in sorted(minions):
+        records[minion].update(
+            status=crashplan.FAILED,
+            reason=f"did not come back with a new boot_id within {reboot_timeout} s",
+        )
+        _fire("timeout", stage=stage["name"], minion=minion)
+
+
 # --------------------------------------------------------------------------- crash test
 
 
 def _crash_stage(client, stage, records, baseline, settings, run_started):
     """Crash every minion of ``stage`` asynchronously, wait for each to come back with a
     new boot_id, then check (and optionally analyze) its new dump. Fills ``records``."""
-    minions = stage["minions"]
-    jids = {}
     started = _now()
-    for minion in minions:
-        jid = client.cmd_async(
-            [minion], "kdump.crash", kwarg={"confirm": minion}, tgt_type="list"
-        )
-        jids[minion] = jid
-        records[minion].update(status="crashing")
-        records[minion]["timeline"]["crash"] = _since(run_started)
-        _fire("crash", stage=stage["name"], minion=minion, jid=jid)
-        if not jid:
-            records[minion].update(status=crashplan.FAILED, reason="the crash job could not be published")
-    pending = {m for m in minions if records[m]["status"] == "crashing"}
+    jids = _publish(client, stage, records, "kdump.crash", lambda minion: {"confirm": minion},
+                    "crash", run_started)
+    pending = {m for m in stage["minions"] if records[m]["status"] == "acting"}
     deadline = started + settings["reboot_timeout"]
     came_back = {}
     while pending and _now() < deadline:
         _sleep(settings["poll_interval"])
         answers = _ask(client, sorted(pending), "kdump.status", settings["timeout"])
         for minion, (ok, value) in answers.items():
-            if minion not in pending:
-                continue
-            if ok and isinstance(value, dict) and value.get("boot_id") and (
-                value["boot_id"] != baseline[minion]["boot_id"]
-            ):
+            if minion in pending and ok and _rebooted(value, baseline[minion]["boot_id"]):
                 pending.discard(minion)
                 came_back[minion] = value
-                seconds = round(_now() - started, 1)
-                records[minion].update(seconds=seconds, boot_id=value["boot_id"],
-                                       ready_after=bool(value.get("ready")))
-                records[minion]["timeline"]["back"] = _since(run_started)
-                _fire("back", stage=stage["name"], minion=minion, seconds=seconds)
+                records[minion]["ready_after"] = bool(value.get("ready"))
+                _back(records, stage, minion, value, started, run_started)
         _check_refusals(client, jids, pending, records, stage)
-    for minion in sorted(pending):
-        records[minion].update(
-            status=crashplan.FAILED,
-            reason=f"did not come back with a new boot_id within {settings['reboot_timeout']} s",
-        )
-        _fire("timeout", stage=stage["name"], minion=minion)
+    _timed_out(records, stage, pending, settings["reboot_timeout"])
     for minion in sorted(came_back):
         _verify(client, minion, stage, records, baseline, settings)
         records[minion]["timeline"]["verified"] = _since(run_started)
@@ -324,7 +344,7 @@ def _run_stages(stages, records, max_failures, run_stage, act, run_started):
     later stages are skipped. Returns ``(failures, stopped_after)``."""
     stopped_after = None
     failures = 0
-    for stage in stages:
+    for number, stage in enumerate(stages, start=1):
         if stopped_after:
             stage["status"] = crashplan.SKIPPED
             for minion in stage["minions"]:
@@ -340,7 +360,7 @@ def _run_stages(stages, records, max_failures, run_stage, act, run_started):
         failures += stage_failures
         stage["status"] = crashplan.FAILED if stage_failures else crashplan.PASSED
         _fire("stage_done", stage=stage["name"], status=stage["status"], failures=failures)
-        if crashplan.over_budget(failures, max_failures):
+        if crashplan.over_budget(failures, max_failures) and number < len(stages):
             stopped_after = stage["name"]
     return failures, stopped_after
 
@@ -512,14 +532,8 @@ def _reboot_stage(client, listener, stage, records, boot_ids, settings, run_star
     loading the crash kernel) is asked again until it is, or until the deadline."""
     started = _now()
     deadline = started + settings["reboot_timeout"]
-    for minion in stage["minions"]:
-        jid = client.cmd_async([minion], "system.reboot", tgt_type="list")
-        records[minion].update(status="rebooting")
-        records[minion]["timeline"]["reboot"] = _since(run_started)
-        _fire("reboot", stage=stage["name"], minion=minion, jid=jid)
-        if not jid:
-            records[minion].update(status=rebootplan.FAILED, reason="the reboot job could not be published")
-    down = {m for m in stage["minions"] if records[m]["status"] == "rebooting"}
+    _publish(client, stage, records, "system.reboot", lambda minion: {}, "reboot", run_started)
+    down = {m for m in stage["minions"] if records[m]["status"] == "acting"}
     announced, settling, last = set(), {}, {}
     while (down or settling) and _now() < deadline:
         for minion in _start_events(listener, min(settings["poll_interval"], deadline - _now())):
@@ -534,12 +548,7 @@ def _reboot_stage(client, listener, stage, records, boot_ids, settings, run_star
     if down:  # a start event may have been missed: ask once more before giving up
         _poll_rebooted(client, sorted(down), stage, records, boot_ids, settings, run_started,
                        down, settling, last, started)
-    for minion in sorted(down):
-        records[minion].update(
-            status=rebootplan.FAILED,
-            reason=f"did not come back with a new boot_id within {settings['reboot_timeout']} s",
-        )
-        _fire("timeout", stage=stage["name"], minion=minion)
+    _timed_out(records, stage, down, settings["reboot_timeout"])
     for minion in sorted(settling):
         status, reason = rebootplan.verdict(last[minion])
         records[minion].update(status=status, reason=reason)
@@ -553,14 +562,10 @@ def _poll_rebooted(client, minions, stage, records, boot_ids, settings, run_star
     answers = _values(_ask(client, minions, "kdump.status", settings["timeout"]))
     for minion, value in answers.items():
         if minion in down:
-            if not (isinstance(value, dict) and value.get("boot_id")
-                    and value["boot_id"] != boot_ids[minion]):
+            if not _rebooted(value, boot_ids[minion]):
                 continue
             down.discard(minion)
-            seconds = round(_now() - started, 1)
-            records[minion].update(seconds=seconds, boot_id=value["boot_id"])
-            records[minion]["timeline"]["back"] = _since(run_started)
-            _fire("back", stage=stage["name"], minion=minion, seconds=seconds)
+            _back(records, stage, minion, value, started, run_started)
         last[minion] = value
         settling[minion] = True
         if isinstance(value, dict):
