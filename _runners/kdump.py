@@ -19,7 +19,6 @@ arguments are returned the same way (a raised ``SaltInvocationError`` is a ``Typ
 which salt's runner client prints as "Passed invalid arguments" and exits 0).
 """
 
-import datetime
 import logging
 import math
 import time
@@ -62,13 +61,9 @@ def __virtual__():
 
 # --------------------------------------------------------------------------- seams
 
-# The clocks and the pause between polls, replaced by unit tests with a fake clock.
+# The clock and the pause between polls, replaced by unit tests with a fake clock.
 _now = time.monotonic
 _sleep = time.sleep
-
-
-def _wallclock():
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def _client():
@@ -525,58 +520,63 @@ def _start_events(listener, wait):
     return started
 
 
-def _reboot_stage(client, listener, stage, records, boot_ids, settings, run_started):
-    """Reboot every minion of ``stage`` (``system.reboot``, asynchronously), wait for its
-    start event, then for a ``kdump.status`` answer with a new boot_id, and judge it with
-    ``rebootplan.verdict``. A minion back but not ready yet (the kdump service may still be
-    loading the crash kernel) is asked again until it is, or until the deadline."""
-    started = _now()
-    deadline = started + settings["reboot_timeout"]
-    _publish(client, stage, records, "system.reboot", lambda minion: {}, "reboot", run_started)
-    down = {m for m in stage["minions"] if records[m]["status"] == "acting"}
-    announced, settling, last = set(), {}, {}
-    while (down or settling) and _now() < deadline:
-        for minion in _start_events(listener, min(settings["poll_interval"], deadline - _now())):
-            if minion in down and minion not in announced:
-                announced.add(minion)
-                records[minion]["timeline"]["started"] = _since(run_started)
-                _fire("started", stage=stage["name"], minion=minion)
-        ask = sorted((down & announced) | set(settling))
-        if ask:
-            _poll_rebooted(client, ask, stage, records, boot_ids, settings, run_started,
-                           down, settling, last, started)
-    if down:  # a start event may have been missed: ask once more before giving up
-        _poll_rebooted(client, sorted(down), stage, records, boot_ids, settings, run_started,
-                       down, settling, last, started)
-    _timed_out(records, stage, down, settings["reboot_timeout"])
-    for minion in sorted(settling):
-        status, reason = rebootplan.verdict(last[minion])
-        records[minion].update(status=status, reason=reason)
-        _fire("verified", stage=stage["name"], minion=minion, status=status, reason=reason)
+class _RebootWait:
+    """The wait for one batch of rebooted minions: ``down`` (no new boot_id seen yet),
+    ``announced`` (their start event came), ``settling`` (back, not ready yet: the kdump
+    service may still be loading the crash kernel) with the ``last`` status each gave."""
 
+    def __init__(self, client, stage, records, boot_ids, settings, run_started):
+        self.client, self.stage, self.records = client, stage, records
+        self.boot_ids, self.settings, self.run_started = boot_ids, settings, run_started
+        self.started = _now()
+        self.down, self.announced, self.settling, self.last = set(), set(), set(), {}
 
-def _poll_rebooted(client, minions, stage, records, boot_ids, settings, run_started,
-                   down, settling, last, started):
-    """One ``kdump.status`` round: a new boot_id moves a minion from ``down`` to back; a
-    ready one is done, the others stay ``settling`` with their ``last`` status."""
-    answers = _values(_ask(client, minions, "kdump.status", settings["timeout"]))
-    for minion, value in answers.items():
-        if minion in down:
-            if not _rebooted(value, boot_ids[minion]):
-                continue
-            down.discard(minion)
-            _back(records, stage, minion, value, started, run_started)
-        last[minion] = value
-        settling[minion] = True
-        if isinstance(value, dict):
-            records[minion].update(ready=bool(value.get("ready")),
-                                   problems=list(value.get("problems") or []))
-        status, reason = rebootplan.verdict(value)
-        if status == rebootplan.READY:
-            del settling[minion]
-            records[minion].update(status=status, reason=reason)
-            records[minion]["timeline"]["ready"] = _since(run_started)
-            _fire("verified", stage=stage["name"], minion=minion, status=status, reason=None)
+    def run(self, listener):
+        """Reboot the batch, wait for each minion's start event, then for a ``kdump.status``
+        answer with a new boot_id (asked again until ready, or until the deadline), and
+        judge it with ``rebootplan.verdict``."""
+        stage, settings = self.stage, self.settings
+        deadline = self.started + settings["reboot_timeout"]
+        _publish(self.client, stage, self.records, "system.reboot", lambda minion: {}, "reboot",
+                 self.run_started)
+        self.down = {m for m in stage["minions"] if self.records[m]["status"] == "acting"}
+        while (self.down or self.settling) and _now() < deadline:
+            for minion in _start_events(listener, min(settings["poll_interval"], deadline - _now())):
+                if minion in self.down and minion not in self.announced:
+                    self.announced.add(minion)
+                    self.records[minion]["timeline"]["started"] = _since(self.run_started)
+                    _fire("started", stage=stage["name"], minion=minion)
+            if (self.down & self.announced) or self.settling:
+                self.poll((self.down & self.announced) | self.settling)
+        if self.down:  # a start event may have been missed: ask once more before giving up
+            self.poll(self.down)
+        _timed_out(self.records, stage, self.down, settings["reboot_timeout"])
+        for minion in sorted(self.settling):
+            status, reason = rebootplan.verdict(self.last[minion])
+            self.records[minion].update(status=status, reason=reason)
+            _fire("verified", stage=stage["name"], minion=minion, status=status, reason=reason)
+
+    def poll(self, minions):
+        """One ``kdump.status`` round: a new boot_id moves a minion from ``down`` to back; a
+        ready one is done, the others stay ``settling``."""
+        answers = _values(_ask(self.client, sorted(minions), "kdump.status", self.settings["timeout"]))
+        for minion, value in answers.items():
+            record = self.records[minion]
+            if minion in self.down:
+                if not _rebooted(value, self.boot_ids[minion]):
+                    continue
+                self.down.discard(minion)
+                _back(self.records, self.stage, minion, value, self.started, self.run_started)
+            self.last[minion] = value
+            self.settling.add(minion)
+            if isinstance(value, dict):
+                record.update(ready=bool(value.get("ready")), problems=list(value.get("problems") or []))
+            status, reason = rebootplan.verdict(value)
+            if status == rebootplan.READY:
+                self.settling.discard(minion)
+                record.update(status=status, reason=reason)
+                record["timeline"]["ready"] = _since(self.run_started)
+                _fire("verified", stage=self.stage["name"], minion=minion, status=status, reason=None)
 
 
 def reboot_pending(
@@ -692,8 +692,8 @@ def reboot_pending(
     with _listener() as listener:
         failures, stopped_after = _run_stages(
             stages, records, max_failures,
-            lambda stage: _reboot_stage(client, listener, stage, records, boot_ids, settings,
-                                        run_started),
+            lambda stage: _RebootWait(client, stage, records, boot_ids, settings,
+                                      run_started).run(listener),
             "rebooted", run_started)
     text = crashplan.comment(records.values(), stopped_after, statuses=rebootplan.STATUSES)
     return _finish("reboot_pending", records, stages, not failures, test, text,
