@@ -11,7 +11,8 @@ settings say is kept byte for byte, a changed one is rewritten where it stands, 
 a managed line are dropped, missing ones are appended. Comments, blank lines and every line we
 do not manage stay as they are. A managed entry that is absent from the file and whose wanted
 value is what the tool does without it (``path /var/crash``) is not added, so parsing a file and
-rendering it back changes nothing.
+rendering it back changes nothing. Both derive from one :class:`Key` per managed entry per
+family (``LAYOUTS``): how it is written, how it is read, and its default when absent.
 
 A setting a family cannot express raises ``ValueError`` naming the key and the family.
 Pure code: no Salt, no I/O.
@@ -257,7 +258,7 @@ class Key:
         return not self.always and self.default is not None and self.same(text, self.default)
 
 
-def _at(path, convert=None):
+def setting(path, convert=None):
     """``write`` giving the setting at ``path`` (``target:path``), through ``convert``."""
     names = path.split(":")
 
@@ -269,7 +270,7 @@ def _at(path, convert=None):
     return write
 
 
-def _into(path, convert=None):
+def into(path, convert=None):
     """``read`` putting the text (through ``convert``) at ``path`` of the parsed settings."""
     names = path.split(":")
 
@@ -363,8 +364,8 @@ REDHAT_KEYS = (
         directives=RHEL_TARGET_DIRECTIVES,
         directive=_redhat_target_directive,
     ),
-    Key("sshkey", _at("target:sshkey"), _redhat_sshkey_read),
-    Key("path", _at("target:path"), _into("target:path"), default="/var/crash"),
+    Key("sshkey", setting("target:sshkey"), _redhat_sshkey_read),
+    Key("path", setting("target:path"), into("target:path"), default="/var/crash"),
     Key(
         "core_collector",
         _redhat_collector_write,
@@ -374,22 +375,22 @@ REDHAT_KEYS = (
     ),
     Key(
         "failure_action",
-        _at("failure_action"),
-        _into("failure_action"),
+        setting("failure_action"),
+        into("failure_action"),
         default="reboot",
         # ``default`` is the older name of the directive: kept where the file uses it
         directives=("default", "failure_action"),
         directive=lambda _settings, present: "default" if "default" in present else "failure_action",
     ),
-    Key("dracut_args", _at("initrd:extra_args", _or_none), _into("initrd:extra_args"), default=""),
+    Key("dracut_args", setting("initrd:extra_args", _or_none), into("initrd:extra_args"), default=""),
     Key(
         "extra_modules",
-        _at("initrd:extra_modules", lambda modules: " ".join(modules) or None),
-        _into("initrd:extra_modules", str.split),
+        setting("initrd:extra_modules", lambda modules: " ".join(modules) or None),
+        into("initrd:extra_modules", str.split),
         default="",
     ),
-    Key("kdump_pre", _at("hooks:pre"), _into("hooks:pre")),
-    Key("kdump_post", _at("hooks:post"), _into("hooks:post")),
+    Key("kdump_pre", setting("hooks:pre"), into("hooks:pre")),
+    Key("kdump_post", setting("hooks:post"), into("hooks:post")),
 )
 
 
@@ -458,11 +459,11 @@ DEBIAN_KEYS = (
     Key("USE_KDUMP", lambda _settings: "1", lambda _parsed, _text, _directive: None),
     # device targets: the volume is mounted at the path through fstab (kdump.dump_target),
     # kdump-tools itself mounts nothing.
-    Key("KDUMP_COREDIR", _at("target:path"), _into("target:path"), default="/var/crash", blank_is_default=True),
+    Key("KDUMP_COREDIR", setting("target:path"), into("target:path"), default="/var/crash", blank_is_default=True),
     Key(
         "MAKEDUMP_ARGS",
         lambda settings: shlex.join(collector_tokens(settings["collector"])),
-        _into("collector", lambda text: parse_collector_tokens(shlex.split(text), "MAKEDUMP_ARGS")[0]),
+        into("collector", lambda text: parse_collector_tokens(shlex.split(text), "MAKEDUMP_ARGS")[0]),
         default=OS_FAMILIES["Debian"]["default_collector"],
         same=_same_collector_args,
         blank_is_default=True,
@@ -475,7 +476,7 @@ DEBIAN_KEYS = (
     ),
     Key("NFS", _remote("nfs", lambda target: target["host"]), _debian_nfs_read, default=""),
     Key("SSH", _remote("ssh", lambda target: f"{target['user']}@{target['host']}"), _debian_ssh_read, default=""),
-    Key("SSH_KEY", _at("target:sshkey", lambda key: key or ""), _debian_ssh_key_read, default=""),
+    Key("SSH_KEY", setting("target:sshkey", lambda key: key or ""), _debian_ssh_key_read, default=""),
     Key(
         "KDUMP_CMDLINE_APPEND",
         _debian_append_write,
@@ -557,38 +558,38 @@ SUSE_KEYS = (
     Key(
         "KDUMP_SAVEDIR",
         lambda settings: _suse_savedir(settings["target"]),
-        _into("target", _parse_suse_savedir),
+        into("target", _parse_suse_savedir),
         default="file:///var/crash",
         blank_is_default=True,
     ),
     Key(
         "KDUMP_DUMPLEVEL",
-        _at("collector:dump_level", str),
-        _into("collector:dump_level", lambda text: schema.normalize_dump_level(text, "KDUMP_DUMPLEVEL")),
+        setting("collector:dump_level", str),
+        into("collector:dump_level", lambda text: schema.normalize_dump_level(text, "KDUMP_DUMPLEVEL")),
         default="31",
         always=True,
         blank_is_default=True,
     ),
     Key(
         "KDUMP_DUMPFORMAT",
-        _at("collector:compression", SUSE_FORMATS.get),
+        setting("collector:compression", SUSE_FORMATS.get),
         _suse_format_read,
         default="compressed",
         always=True,
     ),
     Key(
         "KDUMP_CONTINUE_ON_ERROR",
-        _at("failure_action", SUSE_CONTINUE_ON_ERROR.get),
-        _into("failure_action", lambda text: "reboot" if text == "true" else "shell"),
+        setting("failure_action", SUSE_CONTINUE_ON_ERROR.get),
+        into("failure_action", lambda text: "reboot" if text == "true" else "shell"),
         default="true",
     ),
-    Key("KDUMP_SSH_IDENTITY", _at("target:sshkey", lambda key: key or ""), _suse_identity_read, default=""),
-    Key("KDUMP_PRESCRIPT", _at("hooks:pre", lambda path: path or ""), _into("hooks:pre", _or_none), default=""),
-    Key("KDUMP_POSTSCRIPT", _at("hooks:post", lambda path: path or ""), _into("hooks:post", _or_none), default=""),
+    Key("KDUMP_SSH_IDENTITY", setting("target:sshkey", lambda key: key or ""), _suse_identity_read, default=""),
+    Key("KDUMP_PRESCRIPT", setting("hooks:pre", lambda path: path or ""), into("hooks:pre", _or_none), default=""),
+    Key("KDUMP_POSTSCRIPT", setting("hooks:post", lambda path: path or ""), into("hooks:post", _or_none), default=""),
     Key(
         "KDUMP_COMMANDLINE_APPEND",
-        _at("capture_cmdline_append", lambda text: text or ""),
-        _into("capture_cmdline_append", _or_none),
+        setting("capture_cmdline_append", lambda text: text or ""),
+        into("capture_cmdline_append", _or_none),
         default="",
     ),
 )
