@@ -1,5 +1,6 @@
-"""Unit tier: the kdump states over in-memory stand-ins of the kdump, crashkernel, lvm,
-filesystem and mount modules (each keeps the state a real system would)."""
+"""Unit tier: the kdump states over an in-memory stand-in of the kdump module's contract, and
+``kdump.dump_target`` over the real ``kdump.dump_volume`` with in-memory lvm, filesystem and
+mount modules (each keeps the state a real system would)."""
 
 import os
 import pathlib
@@ -7,6 +8,7 @@ import pathlib
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+from _modules import kdump as module
 from _states import kdump as state
 from kdumplib import schema
 
@@ -29,6 +31,7 @@ class FakeKdump:
         self.free_bytes = 10 * GIB
         self.rebuild_fails = False
         self.active = True
+        self.pending = False
 
     def validate_pillar(self, data):
         try:
@@ -40,6 +43,7 @@ class FakeKdump:
         changed = settings != self.settings
         diff = f"-{sorted(self.settings.items())}\n+{sorted(settings.items())}\n" if changed else ""
         if changed and not test:
+            self.pending = True
             self.settings = dict(settings)
         return {"path": self.path, "changed": changed, "diff": diff}
 
@@ -48,7 +52,17 @@ class FakeKdump:
             raise CommandExecutionError("kdump-config load failed: mkinitramfs: no space")
         self.rebuilds += 1
         self.loaded = self.reserved > 0
+        self.pending = self.pending and not self.loaded
         return {"command": ["kdump-config", "load"], "loaded": self.loaded}
+
+    def rebuild_pending(self):
+        return {"pending": self.pending, "reason": "config changed" if self.pending else None,
+                "this_boot": self.pending}
+
+    def request_rebuild(self, reason, test=False):
+        changed = not self.pending
+        self.pending = self.pending or not test
+        return {"changed": changed}
 
     def estimate(self):
         return {"bytes": self.estimate_bytes, "method": "ratio", "mem_bytes": 4 * GIB, "dump_level": 31}
@@ -62,16 +76,20 @@ class FakeKdump:
                 "needed_bytes": needed, "ok": True}
 
     def status(self):
-        problems = list(self.problems)
+        problems = [("config_missing", problem) for problem in self.problems]
         if not self.active:
-            problems.append("the kdump-tools service is not running")
+            problems.append(("service_stopped", "the kdump-tools service is not running"))
         if self.reboot_pending:
-            problems.append("reboot pending: the boot loader gives crashkernel=256M, the running kernel has none")
+            problems.append(("reboot_pending", "reboot pending: the boot loader gives crashkernel=256M, the running kernel has none"))
         if self.reserved == 0:
-            problems.append("no memory reserved for the crash kernel: crashkernel= is not on the running kernel's command line")
+            problems.append(("not_reserved", "no memory reserved for the crash kernel: crashkernel= is not on the running kernel's command line"))
         elif not self.loaded:
-            problems.append("the crash kernel is not loaded: start the kdump service or run kdump.rebuild")
-        return {"os_family": "Debian", "service": "kdump-tools", "enabled": True, "active": self.active,
+            problems.append(("not_loaded", "the crash kernel is not loaded: start the kdump service or run kdump.rebuild"))
+        if self.pending:
+            problems.append(("rebuild_pending", "the capture initrd is not rebuilt since config changed"))
+        codes = [code for code, _ in problems]
+        problems = [message for _, message in problems]
+        return {"codes": codes, "os_family": "Debian", "service": "kdump-tools", "enabled": True, "active": self.active,
                 "loaded": self.loaded, "reserved_bytes": self.reserved,
                 "reboot_pending": self.reboot_pending, "target": {}, "free_bytes": self.free_bytes,
                 "estimate_bytes": self.estimate_bytes, "ready": not problems, "problems": problems}
@@ -140,16 +158,22 @@ class FakeSystem:
     def active(self):
         return {mp: {"device": dev} for mp, dev in self.mounted.items()}
 
-    def mount_mounted(self, name, device, fstype, mkmnt=False, persist=True, config="/etc/fstab", **kw):
-        ret = {"name": name, "result": True, "changes": {}, "comment": ""}
-        if self.mounted.get(name) == device and self.fstab.get(name) == device:
-            return ret
-        if state.__opts__["test"]:
-            ret["result"] = None
-            return ret
-        self.mounted[name] = self.fstab[name] = device
-        ret["changes"] = {"mount": True, "persist": "new"}
-        return ret
+    def set_fstab(self, name, device, fstype, config="/etc/fstab", test=False, **kwargs):
+        if self.fstab.get(name) == device:
+            return "present"
+        if not test:
+            self.fstab[name] = device
+        return "new"
+
+    def mount(self, name, device, mkmnt=False, fstype="", **kwargs):
+        self.commands.append(["mount", device, name])
+        self.mounted[name] = device
+        return True
+
+    def umount(self, name, device=None, **kwargs):
+        self.commands.append(["umount", name])
+        self.mounted.pop(name, None)
+        return True
 
 
 @pytest.fixture
@@ -169,11 +193,13 @@ def opts(tmp_path):
 
 
 @pytest.fixture
-def configure_loader_modules(kdump, system, opts):
+def configure_loader_modules(kdump, system, opts, monkeypatch):
     salt = {f"kdump.{name}": getattr(kdump, name)
-            for name in ("validate_pillar", "configure", "rebuild", "estimate", "check_space", "status")}
-    salt.update({
-        "crashkernel.get": lambda: {"reserved_bytes": kdump.reserved},
+            for name in ("validate_pillar", "configure", "rebuild", "estimate", "check_space", "status",
+                         "rebuild_pending", "request_rebuild")}
+    salt["kdump.dump_volume"] = module.dump_volume
+    salt["crashkernel.get"] = lambda: {"reserved_bytes": kdump.reserved}
+    lvm = {
         "crashkernel.mem_bytes": lambda: 4096 << 20,
         "lvm.vgdisplay": system.vgdisplay,
         "lvm.lvdisplay": system.lvdisplay,
@@ -183,13 +209,14 @@ def configure_loader_modules(kdump, system, opts):
         "extfs.mkfs": system.extfs_mkfs,
         "xfs.mkfs": system.xfs_mkfs,
         "mount.active": system.active,
-    })
-    return {state: {"__salt__": salt, "__opts__": opts, "__grains__": {},
-                    "__states__": {"mount.mounted": system.mount_mounted}}}
-
-
-def marker(opts):
-    return os.path.join(opts["kdump_root"], opts["cachedir"].lstrip("/"), state.REBUILD_MARKER)
+        "mount.set_fstab": system.set_fstab,
+        "mount.mount": system.mount,
+        "mount.umount": system.umount,
+    }
+    # The module's own estimate (size: auto) is the stand-in's.
+    monkeypatch.setattr(module, "estimate", lambda *args, **kwargs: kdump.estimate())
+    return {state: {"__salt__": salt, "__opts__": opts, "__grains__": {}},
+            module: {"__salt__": lvm, "__opts__": opts, "__grains__": {}}}
 
 
 # --- validated ---------------------------------------------------------------------------
@@ -259,7 +286,7 @@ def test_configured_rebuilds_once_and_second_run_is_quiet(kdump, opts):
     assert kdump.rebuilds == 1 and kdump.loaded
     again = state.configured("c", settings)
     assert again["changes"] == {} and kdump.rebuilds == 1
-    assert not os.path.exists(marker(opts))
+    assert not kdump.pending
 
 
 def test_config_change_without_rebuild_is_impossible(kdump, opts):
@@ -293,24 +320,6 @@ def test_configured_without_reservation_defers_the_rebuild_to_after_the_reboot(k
     assert after["changes"] == {"rebuilt": True} and kdump.rebuilds == 1
 
 
-def test_configured_keeps_the_distributions_file_once_for_clean(kdump, opts):
-    """Before the first write the distribution's file is kept as .kdump-formula.orig (or, when
-    there was none, .kdump-formula.created is marked); later writes never touch the copy."""
-    root = pathlib.Path(opts["kdump_root"])
-    config = root / kdump.path.lstrip("/")
-    config.parent.mkdir(parents=True)
-    config.write_text("USE_KDUMP=1\n")
-    state.configured("c", {"collector": {"dump_level": 31}})
-    config.write_text("USE_KDUMP=1\n# written by the formula\n")
-    state.configured("c", {"collector": {"dump_level": 11}})
-    assert (root / (kdump.path.lstrip("/") + ".kdump-formula.orig")).read_text() == "USE_KDUMP=1\n"
-    assert not (root / (kdump.path.lstrip("/") + ".kdump-formula.created")).exists()
-    kdump.path = "/etc/kdump.conf"
-    state.configured("c", {"collector": {"dump_level": 1}})
-    assert (root / "etc/kdump.conf.kdump-formula.created").read_text() == ""
-    assert not (root / "etc/kdump.conf.kdump-formula.orig").exists()
-
-
 def test_configured_bad_settings_fails_naming_the_argument(kdump):
     ret = state.configured("c", "dump_level=31")
     assert ret["result"] is False and ret["comment"].startswith("settings:") and kdump.settings == {}
@@ -328,7 +337,7 @@ def test_mod_watch_rebuilds_and_predicts(kdump, opts):
 
 def test_mod_watch_without_reservation_rebuilds_on_the_next_run(kdump, opts):
     ret = state.mod_watch("c", sfun="configured")
-    assert ret["result"] is True and ret["changes"] == {} and os.path.exists(marker(opts))
+    assert ret["result"] is True and ret["changes"] == {} and kdump.pending
     kdump.reserved = 256 * MIB
     assert state.configured("c", {})["changes"] == {"rebuilt": True}
 
@@ -469,11 +478,11 @@ def test_dump_target_fails_before_any_change_when_the_vg_is_full(system):
 
 def test_dump_target_without_lvm_tools_names_the_key_and_changes_nothing(system):
     # Salt loads its lvm module only where lvm2 is installed: a clear error, not a KeyError.
-    lvm = {name: state.__salt__.pop(name) for name in list(state.__salt__) if name.startswith("lvm.")}
+    lvm = {name: module.__salt__.pop(name) for name in list(module.__salt__) if name.startswith("lvm.")}
     try:
         ret = state.dump_target("v", vg="rootvg", lv="crashlv", size="1G")
     finally:
-        state.__salt__.update(lvm)
+        module.__salt__.update(lvm)
     assert ret["result"] is False and ret["changes"] == {} and system.lvs == {}
     assert ret["comment"].startswith("vg: Salt's lvm module is not available")
     assert "install lvm2" in ret["comment"]
@@ -481,11 +490,11 @@ def test_dump_target_without_lvm_tools_names_the_key_and_changes_nothing(system)
 
 def test_dump_target_errors_name_the_pillar_key_when_given(system):
     """The formula passes pillar_key=kdump:volume: the user reads which pillar key to fix."""
-    lvm = {name: state.__salt__.pop(name) for name in list(state.__salt__) if name.startswith("lvm.")}
+    lvm = {name: module.__salt__.pop(name) for name in list(module.__salt__) if name.startswith("lvm.")}
     try:
         ret = state.dump_target("v", vg="rootvg", lv="crashlv", size="1G", pillar_key="kdump:volume")
     finally:
-        state.__salt__.update(lvm)
+        module.__salt__.update(lvm)
     assert ret["result"] is False
     assert ret["comment"].startswith("kdump:volume:vg: Salt's lvm module is not available")
     ret = state.dump_target("v", vg="othervg", lv="crashlv", size="1G", pillar_key="kdump:volume")
@@ -498,12 +507,12 @@ def test_dump_target_errors_name_the_pillar_key_when_given(system):
 def test_dump_target_dry_run_before_lvm2_is_installed(system, opts):
     """A first dry run: the package state would install lvm2, so the volume group cannot be
     read yet. A prediction (None), not a failure; nothing changed."""
-    lvm = {name: state.__salt__.pop(name) for name in list(state.__salt__) if name.startswith("lvm.")}
+    lvm = {name: module.__salt__.pop(name) for name in list(module.__salt__) if name.startswith("lvm.")}
     opts["test"] = True
     try:
         ret = state.dump_target("v", vg="rootvg", lv="crashlv", size="auto", pillar_key="kdump:volume")
     finally:
-        state.__salt__.update(lvm)
+        module.__salt__.update(lvm)
     assert ret["result"] is None and ret["changes"] == {} and system.lvs == {}
     assert "the package state installs lvm2" in ret["comment"]
     assert "rootvg/crashlv (auto, ext4)" in ret["comment"]
