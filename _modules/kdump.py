@@ -37,6 +37,14 @@ BOOT_ID = "/proc/sys/kernel/random/boot_id"
 # already right: the seed's "config changed, initrd not rebuilt" cannot happen, also for a
 # ``salt-call kdump.configure`` from the command line.
 REBUILD_MARKER = "kdump-formula/rebuild-pending"
+#: The codes of ``kdump.status`` problems, stable for programs (``kdump.ready`` decides by
+#: them); the sentences beside them are for people and may change. docs/modules/kdump.md.
+PROBLEM_CODES = (
+    "unsupported_os_family", "config_missing", "config_unreadable", "service_unknown",
+    "service_disabled", "service_stopped", "reboot_pending", "crashkernel_unreadable",
+    "no_kexec_support", "not_reserved", "not_loaded", "rebuild_pending", "dump_dir_unmounted",
+    "no_space", "dump_device_missing",
+)
 # Next to the config file, written once before the formula first changes it: what kdump.clean
 # gives back (the distribution's file, or no file).
 ORIGINAL = ".kdump-formula.orig"
@@ -350,7 +358,11 @@ def configure(settings, test=False):
     """
     Write the kdump configuration file for these settings, atomically, only when it differs.
 
-    The previous file is kept once as ``<file>.kdump-formula.bak``.
+    The previous file is kept once as ``<file>.kdump-formula.bak``; before the first write the
+    distribution's file is kept as ``<file>.kdump-formula.orig`` (or ``.kdump-formula.created``
+    marks that there was none) for kdump.clean. Before the file changes, the rebuild-pending
+    marker is set (``kdump.rebuild_pending``): the capture initrd is stale until
+    ``kdump.rebuild`` loads the crash kernel, also when this is called from the command line.
 
     :param dict settings: neutral settings (validated here).
     :param bool test: only report what would change.
@@ -723,9 +735,12 @@ def status():
     Read-only: safe on any machine, including one without kdump installed.
 
     :return: ``{"os_family", "service", "enabled", "active", "loaded", "reserved_bytes",
-        "reboot_pending", "config", "target", "dump_dir", "free_bytes", "estimate_bytes",
-        "boot_id", "ready", "problems"}``; ``problems`` is a list of plain sentences, empty when
-        ``ready``. ``dump_dir`` is where dumps land (``kdump.dump_dir``); ``free_bytes`` is
+        "reboot_pending", "rebuild_pending", "config", "target", "dump_dir", "free_bytes",
+        "estimate_bytes", "boot_id", "ready", "problems", "codes"}``; ``problems`` is a list of
+        plain sentences, empty when ``ready``; ``codes[i]`` is the stable code of
+        ``problems[i]`` (``PROBLEM_CODES``). ``rebuild_pending`` is ``kdump.rebuild_pending``;
+        it is a problem (``rebuild_pending``) only when set during this boot: after a reboot
+        the service loaded the crash kernel from the configuration on disk. ``dump_dir`` is where dumps land (``kdump.dump_dir``); ``free_bytes`` is
         measured there, and None when that is not the dump filesystem right now (remote, raw,
         or a device that is not mounted: never the filesystem below its mountpoint). ``boot_id`` is the kernel's ``/proc/sys/kernel/random/boot_id`` (None
         when missing): it changes on every boot, so the runner tells a minion that came
@@ -807,6 +822,9 @@ def rebuild():
 
     RedHat: ``kdumpctl rebuild`` + ``kdumpctl restart``; Debian: ``kdump-config unload`` +
     ``kdump-config load``; Suse: ``systemctl restart kdump`` (table: ``kdumpconf.OS_FAMILIES``).
+
+    Clears the rebuild-pending marker (``kdump.rebuild_pending``) once the crash kernel is
+    loaded; without a reservation it stays, for the run after the reboot.
 
     :return: ``{"command": [argv of the last command], "commands": [[argv], ...],
         "loaded": bool, "reserved_bytes": int, "output": str}``.

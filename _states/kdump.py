@@ -2,9 +2,10 @@
 Declare kdump: a checked pillar, a dump volume, the configuration with its capture initrd, room
 for a dump, and a loaded crash kernel.
 
-The real work is in the ``kdump`` execution module and in Salt's own ``lvm``, ``extfs``/``xfs``
-and ``mount`` modules and states; these states compare, predict under ``test=True``, change and
-verify. A second run with the same arguments changes nothing and rebuilds nothing.
+The work is in the ``kdump`` and ``crashkernel`` execution modules (which use Salt's own
+``lvm``, ``extfs``/``xfs`` and ``mount``); these states run no command themselves: they ask the
+module for a prediction (``test=True``), act through it, and report. A second run with the same
+arguments changes nothing and rebuilds nothing.
 
 .. code-block:: yaml
 
@@ -278,7 +279,7 @@ _REBOOT_CODES = frozenset({"reboot_pending", "not_reserved", "not_loaded"})
 
 def _problems(status):
     """``[(code, sentence)]`` of a kdump.status result."""
-    return list(zip(status.get("codes") or [], status["problems"]))
+    return list(zip(status["codes"], status["problems"]))
 
 
 def _explained_by_reboot(status, service_starts_unreserved):
@@ -433,8 +434,9 @@ def dump_target(
     :param str pillar_key: where these arguments come from in pillar (the formula passes
         ``kdump:volume``): errors then name ``kdump:volume:vg`` instead of ``vg``.
 
-    Grows the LV and its filesystem when smaller than asked, never shrinks, never formats a
-    device that already has a filesystem, and fails before any change when the VG lacks space.
+    ``kdump.dump_volume`` does the work (predicted with ``test=True`` first): it grows the LV
+    and its filesystem when smaller than asked, never shrinks, never formats a device that
+    already has a filesystem, and fails before any change when the VG lacks space.
 
     .. code-block:: yaml
 
