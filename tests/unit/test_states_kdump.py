@@ -1,7 +1,6 @@
 """Unit tier: the kdump states over an in-memory stand-in of the kdump module's contract
 (``kdump.dump_target`` and ``kdump.dump_volume``: tests/unit/test_kdump_volume.py)."""
 
-
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
