@@ -2,6 +2,7 @@
 module does every command) and the thin ``kdump.dump_target`` state over them, with in-memory
 lvm, blkid, filesystem and mount modules that keep the state a real system would."""
 
+import contextlib
 import os
 
 import pytest
@@ -102,6 +103,16 @@ class FakeSystem:
         return True
 
 
+@contextlib.contextmanager
+def without_lvm():
+    """Salt loads its lvm module only where lvm2 is installed: take it away for a while."""
+    lvm = {name: module.__salt__.pop(name) for name in list(module.__salt__) if name.startswith("lvm.")}
+    try:
+        yield
+    finally:
+        module.__salt__.update(lvm)
+
+
 @pytest.fixture
 def system():
     return FakeSystem()
@@ -200,11 +211,8 @@ def test_dump_target_fails_before_any_change_when_the_vg_is_full(system):
 
 def test_dump_target_without_lvm_tools_names_the_key_and_changes_nothing(system):
     # Salt loads its lvm module only where lvm2 is installed: a clear error, not a KeyError.
-    lvm = {name: module.__salt__.pop(name) for name in list(module.__salt__) if name.startswith("lvm.")}
-    try:
+    with without_lvm():
         ret = state.dump_target("v", vg="rootvg", lv="crashlv", size="1G")
-    finally:
-        module.__salt__.update(lvm)
     assert ret["result"] is False and ret["changes"] == {} and system.lvs == {}
     assert ret["comment"].startswith("vg: Salt's lvm module is not available")
     assert "install lvm2" in ret["comment"]
@@ -212,11 +220,8 @@ def test_dump_target_without_lvm_tools_names_the_key_and_changes_nothing(system)
 
 def test_dump_target_errors_name_the_pillar_key_when_given(system):
     """The formula passes pillar_key=kdump:volume: the user reads which pillar key to fix."""
-    lvm = {name: module.__salt__.pop(name) for name in list(module.__salt__) if name.startswith("lvm.")}
-    try:
+    with without_lvm():
         ret = state.dump_target("v", vg="rootvg", lv="crashlv", size="1G", pillar_key="kdump:volume")
-    finally:
-        module.__salt__.update(lvm)
     assert ret["result"] is False
     assert ret["comment"].startswith("kdump:volume:vg: Salt's lvm module is not available")
     ret = state.dump_target("v", vg="othervg", lv="crashlv", size="1G", pillar_key="kdump:volume")
@@ -229,12 +234,9 @@ def test_dump_target_errors_name_the_pillar_key_when_given(system):
 def test_dump_target_dry_run_before_lvm2_is_installed(system, opts):
     """A first dry run: the package state would install lvm2, so the volume group cannot be
     read yet. A prediction (None), not a failure; nothing changed."""
-    lvm = {name: module.__salt__.pop(name) for name in list(module.__salt__) if name.startswith("lvm.")}
     opts["test"] = True
-    try:
+    with without_lvm():
         ret = state.dump_target("v", vg="rootvg", lv="crashlv", size="auto", pillar_key="kdump:volume")
-    finally:
-        module.__salt__.update(lvm)
     assert ret["result"] is None and ret["changes"] == {} and system.lvs == {}
     assert "the package state installs lvm2" in ret["comment"]
     assert "rootvg/crashlv (auto, ext4)" in ret["comment"]
@@ -347,12 +349,9 @@ def test_dump_volume_says_how_far_it_got_when_a_tool_fails(system):
 
 
 def test_dump_volume_before_lvm2_is_installed(system):
-    lvm = {name: module.__salt__.pop(name) for name in list(module.__salt__) if name.startswith("lvm.")}
-    try:
+    with without_lvm():
         predicted = module.dump_volume("rootvg", "crashlv", "auto", test=True)
         with pytest.raises(CommandExecutionError, match="^vg: Salt's lvm module is not available"):
             module.dump_volume("rootvg", "crashlv", "auto")
-    finally:
-        module.__salt__.update(lvm)
     assert predicted["checked"] is False and predicted["changed"] is None and predicted["changes"] == {}
     assert "the package state installs lvm2" in predicted["reason"]
