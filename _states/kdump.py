@@ -28,8 +28,6 @@ arguments changes nothing and rebuilds nothing.
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-from kdumplib import sizes
-
 __virtualname__ = "kdump"
 
 REQUIRE_REBOOT = ("warn", "fail")
@@ -116,19 +114,14 @@ def _space_checked(ret, path):
         result = __salt__["kdump.check_space"](path=path)
     except CommandExecutionError as exc:
         raise CommandExecutionError(f"kdump.space_checked: {exc}") from None
-    free, needed = result["free_bytes"], result["needed_bytes"]
-    where = result.get("path") or path
-    if not result.get("checked", True):
-        ret["comment"] = f"Free space for a vmcore is not measured: {result.get('reason')}."
+    # check_space raises when a dump does not fit: a result means it fits or cannot be measured.
+    if not result["checked"]:
+        ret["comment"] = f"Free space for a vmcore is not measured: {result['reason']}."
         return ret
-    if not result.get("ok", True):
-        ret["result"] = False
-        ret["comment"] = (
-            f"not enough space to save a vmcore in {where}: estimate {sizes.format_size(needed)} "
-            f"({needed} bytes), free {sizes.format_size(free)} ({free} bytes)."
-        )
-        return ret
-    ret["comment"] = f"A vmcore fits in {where}: estimate {needed} bytes, free {free} bytes."
+    ret["comment"] = (
+        f"A vmcore fits in {result['path']}: estimate {result['needed_bytes']} bytes, "
+        f"free {result['free_bytes']} bytes."
+    )
     return ret
 
 
@@ -331,7 +324,7 @@ def _ready(ret, require_reboot, service_starts_unreserved):
     if status["ready"]:
         ret["comment"] = loaded_now + f"kdump is ready ({status['service']} on {status['os_family']})."
         return ret
-    problems = _problems(status) or [("unknown", "kdump.status reports not ready")]
+    problems = _problems(status)
     explained = _explained_by_reboot(status, service_starts_unreserved) if status["reboot_pending"] else set()
     if status["reboot_pending"] and all(code in explained for code, _message in problems):
         ret["comment"] = loaded_now + _reboot_comment(problems)

@@ -68,7 +68,7 @@ class FakeKdump:
             raise CommandExecutionError(
                 f"not enough space to save a vmcore: need {needed}, target has {self.free_bytes}")
         return {"path": path or "/var/crash", "free_bytes": self.free_bytes,
-                "needed_bytes": needed, "ok": True}
+                "needed_bytes": needed, "ok": True, "checked": True}
 
     def status(self):
         problems = [("config_missing", problem) for problem in self.problems]
