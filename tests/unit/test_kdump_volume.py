@@ -355,3 +355,16 @@ def test_dump_volume_before_lvm2_is_installed(system):
             module.dump_volume("rootvg", "crashlv", "auto")
     assert predicted["checked"] is False and predicted["changed"] is None and predicted["changes"] == {}
     assert "the package state installs lvm2" in predicted["reason"]
+
+
+def test_dump_volume_predicts_the_fstab_entry_where_there_is_no_fstab_yet(system, monkeypatch):
+    """A dry run on a bare root: Salt's set_fstab raises for a missing file, the prediction
+    is "a new entry"."""
+    def refuses(name, device, fstype, config="/etc/fstab", test=False, **kwargs):
+        raise CommandExecutionError(f'Bad config file "{config}"')
+
+    monkeypatch.setitem(module.__salt__, "mount.set_fstab", refuses)
+    predicted = module.dump_volume("rootvg", "crashlv", "1G", mountpoint="/var/crash", mount_at_boot=True, test=True)
+    assert predicted["changes"]["mount"] == {"old": None, "new": "/dev/rootvg/crashlv on /var/crash (ext4, fstab)"}
+    with pytest.raises(CommandExecutionError, match="Bad config file"):
+        module.dump_volume("rootvg", "crashlv", "1G", mountpoint="/var/crash", mount_at_boot=True)
