@@ -422,7 +422,7 @@ def dump_target(
         25 %, at least 64 MiB); or ``N%RAM``. Rounded up to whole extents.
     :param str fstype: ``ext3``, ``ext4`` (default) or ``xfs``.
     :param str mountpoint: where it is mounted (required with ``mount_at_boot``).
-    :param bool mount_at_boot: True: fstab entry and mounted now (Salt's ``mount.mounted``);
+    :param bool mount_at_boot: True: fstab entry and mounted now (Salt's ``mount.set_fstab``, ``mount.mount``);
         False (default): left unmounted, the kdump service mounts it when saving a dump.
     :param str pillar_key: where these arguments come from in pillar (the formula passes
         ``kdump:volume``): errors then name ``kdump:volume:vg`` instead of ``vg``.
