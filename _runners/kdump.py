@@ -13,6 +13,7 @@ synced to the master by ``salt-run saltutil.sync_all``.
 
 import logging
 import math
+import os
 import time
 
 import salt.client
@@ -20,6 +21,8 @@ from salt.exceptions import SaltInvocationError
 
 try:
     from kdumplib import crashplan
+    from kdumplib import files as kdfiles
+    from kdumplib import report as kdreport
 
     _IMPORT_ERROR = None
 except ImportError as exc:  # the master has not synced _utils yet
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 __virtualname__ = "kdump"
 
 CALL_TIMEOUT = 30
+OUTPUTTER = "kdump_report"  # _output/kdump_report.py: the table, the summary, one line per event
 
 
 def __virtual__():
@@ -57,6 +61,7 @@ def _client():
 def _fire(kind, **data):
     """A progress event on the runner's job (shown by salt-run, seen on the event bus)."""
     data["kind"] = kind
+    data["outputter"] = OUTPUTTER  # salt-run prints it as one line (kdumplib.report)
     log.info("kdump.crashtest: %s", data)
     try:
         __jid_event__.fire_event(data, "progress")
@@ -215,6 +220,8 @@ def crashtest(
     vmlinux=None,
     timeout=CALL_TIMEOUT,
     test=False,
+    report=None,
+    junit=None,
 ):
     """
     Crash the targeted minions in stages and prove that each one saves a readable dump.
@@ -239,6 +246,9 @@ def crashtest(
     :param str vmlinux: debug vmlinux path on the minions, passed to ``vmcore.analyze``.
     :param timeout: seconds to wait for each call to the minions (default 30).
     :param bool test: return the plan and crash nothing.
+    :param str report: write the HTML report (table and per-wave timeline) to this absolute
+        path on the master at the end.
+    :param str junit: write JUnit XML (one testcase per minion) to this absolute path.
     :return: ``{"result": bool, "retcode": 0|1, "comment": str, "test": bool,
         "stages": [{"name", "minions", "status"}], "minions": {id: {"status", "stage",
         "seconds", "dump", "size", "panic", "call_trace", "reason", "problems"}}}``.
@@ -268,6 +278,8 @@ def crashtest(
         raise SaltInvocationError(f"tgt: {tgt!r} names no minion")
     if vmlinux is not None and (not isinstance(vmlinux, str) or not vmlinux.startswith("/")):
         raise SaltInvocationError(f"vmlinux: {vmlinux!r} is not an absolute path")
+    _check_report_paths(report=report, junit=junit)
+    started = _now()
 
     client = _client()
     statuses = _values(_ask(client, tgt, "kdump.status", settings["timeout"], tgt_type=tgt_type))
@@ -290,7 +302,7 @@ def crashtest(
     _fire("preflight", ready=ready, not_ready=sorted(not_ready))
     if not ready:
         why = f"no minion answered {tgt!r}" if not statuses else "no targeted minion is ready"
-        return _finish(records, [], False, test, why, None)
+        return _reported(_finish(records, [], False, test, why, None), started, report, junit)
 
     stages = crashplan.plan(ready, canary, wave_size)
     for stage in stages:
@@ -300,7 +312,7 @@ def crashtest(
                                "seconds": None, "dump": None, "size": None, "panic": None,
                                "call_trace": None, "reason": None}
     if test:
-        return _finish(records, stages, True, test, None, None)
+        return _reported(_finish(records, stages, True, test, None, None), started, report, junit)
 
     stopped_after = None
     failures = 0
@@ -320,7 +332,8 @@ def crashtest(
         _fire("stage_done", stage=stage["name"], status=stage["status"], failures=failures)
         if crashplan.over_budget(failures, max_failures):
             stopped_after = stage["name"]
-    return _finish(records, stages, not failures, test, None, stopped_after)
+    return _reported(_finish(records, stages, not failures, test, None, stopped_after),
+                     started, report, junit)
 
 
 def plan(tgt, tgt_type="glob", canary=1, wave_size="25%", timeout=CALL_TIMEOUT):
@@ -360,3 +373,33 @@ def _finish(records, stages, ok, test, why, stopped_after):
         "stages": [{"name": s["name"], "minions": s["minions"], "status": s["status"]} for s in stages],
         "minions": records,
     }
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def _check_report_paths(**paths):
+    """``report=``/``junit=``: absolute file paths in an existing directory, checked
+    before anything is crashed."""
+    for name, path in paths.items():
+        if path is None:
+            continue
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise SaltInvocationError(f"{name}: {path!r} is not an absolute path")
+        if os.path.isdir(path):
+            raise SaltInvocationError(f"{name}: {path!r} is a directory, not a file")
+        if not os.path.isdir(os.path.dirname(path)):
+            raise SaltInvocationError(f"{name}: {path!r}: directory {os.path.dirname(path)!r} does not exist")
+
+
+def _reported(ret, started, report, junit):
+    """The run's duration, the outputter salt-run uses, and the requested report files."""
+    ret["duration"] = round(_now() - started, 1)
+    ret["outputter"] = OUTPUTTER
+    if report:
+        kdfiles.write_text_atomic("/", report, kdreport.html_report(ret), backup_suffix=None)
+        ret["report"] = report
+    if junit:
+        kdfiles.write_text_atomic("/", junit, kdreport.junit_xml(ret), backup_suffix=None)
+        ret["junit"] = junit
+    return ret

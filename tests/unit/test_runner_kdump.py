@@ -138,7 +138,10 @@ class Events:
 
     def fire_event(self, data, tag):
         assert tag == "progress"
-        self.fired.append(dict(data))
+        data = dict(data)
+        # every event names the outputter that prints it as one line (kdumplib.report)
+        assert data.pop("outputter") == "kdump_report"
+        self.fired.append(data)
 
 
 @pytest.fixture
