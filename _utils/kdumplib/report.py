@@ -7,6 +7,7 @@ runners that add fields later), so every field is read with a default.
 """
 
 import html
+import re
 import xml.etree.ElementTree as ET
 
 from kdumplib.sizing import human
@@ -18,6 +19,8 @@ PASSED, FAILED, SKIPPED, NOT_READY, PLANNED = "passed", "failed", "skipped", "no
 # Minions that were never meant to be crashed: counted as "excluded".
 EXCLUDED = (NOT_READY,)
 PANIC_WIDTH = 40
+# A runner comment that only counts statuses ("3 passed, 1 not ready"): nothing to add.
+_COUNTS_ONLY = re.compile(r"^\d+ [a-z ]+(, \d+ [a-z ]+)*$")
 STATUS_COLOURS = {
     PASSED: "#2e7d32", FAILED: "#c62828", SKIPPED: "#9e9e9e", NOT_READY: "#ef6c00",
     PLANNED: "#1565c0",
@@ -175,9 +178,9 @@ def text_report(ret):
     """What the outputter prints: the table, the summary, the runner's comment when it
     says more (where the run stopped, why nothing ran), and each failure."""
     parts = [text_table(ret), "", summary_line(ret)]
-    comment = ret.get("comment")
-    if comment:
-        parts.append(str(comment))
+    comment = str(ret.get("comment") or "")
+    if comment and not _COUNTS_ONLY.match(comment):  # the summary says that already
+        parts.append(comment)
     parts.extend(f"FAILED {line}" for line in failures(ret))
     return "\n".join(parts)
 
@@ -191,7 +194,7 @@ def minion_line(minion, record):
         reason = _reason(record)
         return f"{text}: {reason}" if reason else text
     steps = [f"{stage}: {minion} crashed"]
-    if record.get("seconds") is not None:
+    if _seconds(record.get("seconds")):
         steps.append(f"back after {format_duration(record['seconds'])}")
     if record.get("dump"):
         size = _size(record.get("size"))
