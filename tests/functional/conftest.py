@@ -6,6 +6,7 @@ Each test gets loaders whose minion option ``kdump_root`` points at a fresh fake
 
 import os
 import pathlib
+import sys
 
 import pytest
 from saltfactories.utils.functional import Loaders
@@ -57,6 +58,25 @@ def package_loaders(base_minion_opts):
     return Loaders(dict(base_minion_opts))
 
 
+def _loader_opts(package_loaders):
+    """The opts dicts the modules read. Salt 3008 hands every loader and module the same
+    dict; Salt 3006/3007 give each loader a copy and each loaded module another (taken when
+    it loads), and pack a copy of the grains: point the packs at the shared grains and
+    return every opts dict, so a test's ``kdump_root`` and grains reach the modules."""
+    found = []
+    candidates = [package_loaders.opts]
+    for loader in (package_loaders.utils, package_loaders.modules, package_loaders.states):
+        if isinstance(loader.pack.get("__grains__"), dict):
+            loader.pack["__grains__"] = package_loaders.grains
+        candidates.append(loader.opts)
+        modules = {getattr(func, "__module__", None) for func in loader._dict.values()}
+        candidates.extend(getattr(sys.modules.get(name), "__opts__", None) for name in modules)
+    for opts in candidates:
+        if isinstance(opts, dict) and not any(opts is seen for seen in found):
+            found.append(opts)
+    return found
+
+
 @pytest.fixture
 def loaders(package_loaders, fake_root):
     """The shared loaders pointed at this test's fake root.
@@ -64,18 +84,20 @@ def loaders(package_loaders, fake_root):
     The modules read ``__opts__`` live, so setting ``kdump_root`` here is enough; grains and
     pillar a test changes are put back afterwards, and the loader context and cache are wiped.
     """
-    opts = package_loaders.opts
     grains = dict(package_loaders.grains)
-    saved = {key: opts.get(key) for key in ("kdump_root", "pillar")}
-    opts["kdump_root"] = str(fake_root)
+    every_opts = _loader_opts(package_loaders)
+    saved = [{key: opts.get(key) for key in ("kdump_root", "pillar")} for opts in every_opts]
+    for opts in every_opts:
+        opts["kdump_root"] = str(fake_root)
     try:
         yield package_loaders
     finally:
         package_loaders.grains.clear()
         package_loaders.grains.update(grains)
-        for key, value in saved.items():
-            if value is None:
-                opts.pop(key, None)
-            else:
-                opts[key] = value
+        for opts, before in zip(every_opts, saved):
+            for key, value in before.items():
+                if value is None:
+                    opts.pop(key, None)
+                else:
+                    opts[key] = value
         package_loaders.reset_state()
