@@ -247,7 +247,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:24px 0 8px}
 .summary{font-size:16px;margin:4px 0 16px}
 table{border-collapse:collapse;font-size:13px}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f5f5f5}td.num{text-align:right}
+th{background:#f5f5f5;white-space:nowrap}td.num{text-align:right}td.nw,td.num{white-space:nowrap}
 .status{font-weight:600;color:#fff;border-radius:3px;padding:1px 6px;white-space:nowrap}
 ul.failures{color:#c62828}
 svg text{font-size:12px;font-family:inherit}
@@ -264,7 +264,7 @@ def _html_table(ret):
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
     body = []
     for (minion, record), row in zip(records(ret), table_rows(ret)):
-        cells = [f"<td>{html.escape(row[0])}</td>", f"<td>{html.escape(row[1])}</td>",
+        cells = [f'<td class="nw">{html.escape(row[0])}</td>', f'<td class="nw">{html.escape(row[1])}</td>',
                  f"<td>{_badge(record.get('status'))}</td>",
                  f'<td class="num">{html.escape(row[3])}</td>', f"<td>{html.escape(row[4])}</td>",
                  f'<td class="num">{html.escape(row[5])}</td>',
@@ -337,20 +337,21 @@ def _timeline_svg(ret):
 
 def html_report(ret, title="kdump crash test"):
     """One self-contained HTML page (inline CSS and SVG, nothing fetched): summary,
-    failures, the per-minion table and the per-wave timeline."""
+    failures, the per-wave timeline and the per-minion table."""
     fails = failures(ret)
     fail_list = ("<ul class=\"failures\">" + "".join(f"<li>{html.escape(f)}</li>" for f in fails)
                  + "</ul>") if fails else ""
-    comment = html.escape(str(ret.get("comment") or ""))
+    comment = str(ret.get("comment") or "")
+    comment = "" if _COUNTS_ONLY.match(comment) else f'<p class="comment">{html.escape(comment)}</p>'
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{_CSS}</style></head><body>"
         f"<h1>{html.escape(title)}</h1>"
         f'<p class="summary" id="summary">{html.escape(summary_line(ret))}</p>'
-        f'<p class="comment">{comment}</p>{fail_list}'
-        f"<h2>Minions</h2>{_html_table(ret)}"
+        f"{comment}{fail_list}"
         f"<h2>Timeline</h2>{_timeline_svg(ret)}"
+        f"<h2>Minions</h2>{_html_table(ret)}"
         "</body></html>\n"
     )
 
