@@ -394,7 +394,7 @@ def _check_report_paths(**paths):
 
 def _reported(ret, started, report, junit):
     """The run's duration, the outputter salt-run uses, and the requested report files."""
-    ret["duration"] = round(_now() - started, 1)
+    ret.setdefault("duration", round(_now() - started, 1))
     ret["outputter"] = OUTPUTTER
     if report:
         kdfiles.write_text_atomic("/", report, kdreport.html_report(ret), backup_suffix=None)

@@ -16,14 +16,27 @@ COLUMNS = ("minion", "stage", "status", "down (s)", "dump", "size", "panic", "re
 
 # Statuses a crash test gives (kdumplib.crashplan); others are shown as they come.
 PASSED, FAILED, SKIPPED, NOT_READY, PLANNED = "passed", "failed", "skipped", "not_ready", "planned"
-# Minions that were never meant to be crashed: counted as "excluded".
-EXCLUDED = (NOT_READY,)
+CRASHTEST, REBOOT, AUDIT = "kdump.crashtest", "kdump.reboot_pending", "kdump.audit"
+# Per runner: statuses always counted in the summary, counted when present, and counted
+# together as "excluded" (minions that were never meant to be acted on).
+SUMMARY_ORDER = {
+    CRASHTEST: ((PASSED, FAILED), (SKIPPED, "refused", PLANNED), (NOT_READY,)),
+    "kdump.plan": ((PASSED, FAILED), (SKIPPED, "refused", PLANNED), (NOT_READY,)),
+    REBOOT: (("ready", FAILED), (SKIPPED, "not_pending", "unknown", "refused", PLANNED), ()),
+    AUDIT: (("ready",), ("reboot_pending", "not_loaded", "no_space", "not_ready", "no_answer"), ()),
+}
+# Statuses that pass / fail a JUnit testcase per runner; every other one is "skipped".
+JUNIT_VERDICTS = {
+    CRASHTEST: ({PASSED}, {FAILED}),
+    REBOOT: ({"ready"}, {FAILED, "unknown"}),
+    AUDIT: ({"ready"}, {"reboot_pending", "not_loaded", "no_space", "not_ready", "no_answer"}),
+}
 PANIC_WIDTH = 40
 # A runner comment that only counts statuses ("3 passed, 1 not ready"): nothing to add.
 _COUNTS_ONLY = re.compile(r"^\d+ [a-z ]+(, \d+ [a-z ]+)*$")
 STATUS_COLOURS = {
     PASSED: "#2e7d32", FAILED: "#c62828", SKIPPED: "#9e9e9e", NOT_READY: "#ef6c00",
-    PLANNED: "#1565c0",
+    PLANNED: "#1565c0", "ready": "#2e7d32", "reboot_pending": "#ef6c00", "not_pending": "#9e9e9e",
 }
 OTHER_COLOUR = "#6d4c41"
 
@@ -33,13 +46,17 @@ OTHER_COLOUR = "#6d4c41"
 
 def records(ret):
     """``[(minion, record)]`` in the order of the run: by stage as planned, then by id;
-    minions without a stage (not ready) last."""
+    minions without a stage (not ready) last. ``minions`` may be a mapping of id → record
+    or a list of records that carry their ``minion``."""
     minions = ret.get("minions") if isinstance(ret, dict) else None
-    if not isinstance(minions, dict):
+    if isinstance(minions, list):
+        rows = [(str(r.get("minion")), r) for r in minions if isinstance(r, dict)]
+    elif isinstance(minions, dict):
+        rows = [(str(m), r if isinstance(r, dict) else {"status": str(r)}) for m, r in minions.items()]
+    else:
         return []
     order = {stage.get("name"): index for index, stage in enumerate(_stages(ret))}
-    rows = [(m, r if isinstance(r, dict) else {"status": str(r)}) for m, r in minions.items()]
-    return sorted(rows, key=lambda row: (order.get(row[1].get("stage"), len(order)), str(row[0])))
+    return sorted(rows, key=lambda row: (order.get(row[1].get("stage"), len(order)), row[0]))
 
 
 def _stages(ret):
@@ -48,8 +65,14 @@ def _stages(ret):
 
 
 def is_report(data):
-    """True for a runner return this module renders (a ``minions`` mapping of records)."""
-    return isinstance(data, dict) and isinstance(data.get("minions"), dict)
+    """True for a runner return this module renders: ``minions`` as a mapping of records
+    or a list of records with their ``minion``."""
+    if not isinstance(data, dict):
+        return False
+    minions = data.get("minions")
+    return isinstance(minions, dict) or (
+        isinstance(minions, list) and all(isinstance(r, dict) and "minion" in r for r in minions)
+        and ("stages" in data or "summary" in data))
 
 
 def counts(ret):
@@ -107,22 +130,30 @@ def _clip(text, width):
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def runner(ret):
+    """Which runner function made ``ret`` (``kdump.crashtest`` when it does not say)."""
+    name = ret.get("runner") if isinstance(ret, dict) else None
+    return name if name in SUMMARY_ORDER else CRASHTEST
+
+
+def _label(status):
+    return str(status).replace("_", " ")
+
+
 def summary_line(ret):
     """``"3 passed, 0 failed, 1 excluded in 6 min 12 s"``; a plan says ``"plan: ..."``.
 
-    Passed and failed are always counted; skipped (the run stopped first) and planned only
-    when there are some; not-ready minions are ``excluded``; any other status is named.
+    Per runner (``SUMMARY_ORDER``): the statuses always counted, those counted when there
+    are some, and (crash test) the not-ready minions as ``excluded``; any other status is
+    named after them.
     """
     tally = counts(ret)
-    parts = [f"{tally.pop(PASSED, 0)} passed", f"{tally.pop(FAILED, 0)} failed"]
-    if tally.get(SKIPPED):
-        parts.append(f"{tally.pop(SKIPPED)} skipped")
-    planned = tally.pop(PLANNED, 0)
-    if planned:
-        parts.append(f"{planned} planned")
-    excluded = sum(tally.pop(status, 0) for status in EXCLUDED)
-    parts.append(f"{excluded} excluded")
-    parts.extend(f"{n} {status.replace('_', ' ')}" for status, n in sorted(tally.items()))
+    always, some, excluded = SUMMARY_ORDER[runner(ret)]
+    parts = [f"{tally.pop(status, 0)} {_label(status)}" for status in always]
+    parts.extend(f"{tally.pop(status)} {_label(status)}" for status in some if tally.get(status))
+    if excluded:
+        parts.append(f"{sum(tally.pop(status, 0) for status in excluded)} excluded")
+    parts.extend(f"{n} {_label(status)}" for status, n in sorted(tally.items()))
     text = ", ".join(parts)
     seconds = duration(ret)
     if seconds is not None:
@@ -134,8 +165,9 @@ def summary_line(ret):
 
 def failures(ret):
     """``["web2: no new dump was saved", ...]``: each failed minion and why."""
-    return [f"{minion}: {_reason(record) or 'failed'}"
-            for minion, record in records(ret) if record.get("status") == FAILED]
+    bad = JUNIT_VERDICTS.get(runner(ret), JUNIT_VERDICTS[CRASHTEST])[1]
+    return [f"{minion}: {_reason(record) or _label(record.get('status'))}"
+            for minion, record in records(ret) if record.get("status") in bad]
 
 
 # --------------------------------------------------------------------------- text
@@ -185,22 +217,28 @@ def text_report(ret):
     return "\n".join(parts)
 
 
-def minion_line(minion, record):
-    """``"wave 1: web2 crashed; back after 41 s; dump 31.0 MiB ok"``: one minion's story."""
+def minion_line(minion, record, kind=CRASHTEST):
+    """``"wave 1: web2 crashed; back after 41 s; dump 31.0 MiB ok"``: one minion's story
+    (``rebooted`` for the reboot runner; the audit says its verdict and why)."""
     status = record.get("status")
     stage = record.get("stage") or "preflight"
-    if status in (NOT_READY, SKIPPED, PLANNED) or status is None:
-        text = f"{stage}: {minion} not crashed ({str(status or 'unknown').replace('_', ' ')})"
+    if kind == AUDIT:
+        reason = _reason(record)
+        return f"{minion}: {_label(status)}" + (f": {reason}" if reason else "")
+    if status in (NOT_READY, SKIPPED, PLANNED, "not_pending", "refused") or status is None:
+        text = f"{stage}: {minion} not {'rebooted' if kind == REBOOT else 'crashed'} ({_label(status)})"
         reason = _reason(record)
         return f"{text}: {reason}" if reason else text
-    steps = [f"{stage}: {minion} crashed"]
+    steps = [f"{stage}: {minion} {'rebooted' if kind == REBOOT else 'crashed'}"]
     if _seconds(record.get("seconds")):
         steps.append(f"back after {format_duration(record['seconds'])}")
     if record.get("dump"):
         size = _size(record.get("size"))
         steps.append(f"dump {size} {'ok' if status == PASSED else status}".replace("  ", " "))
-    if status != PASSED:
-        steps.append(f"{status}: {_reason(record) or 'no reason given'}")
+    if status not in (PASSED, "ready"):
+        steps.append(f"{_label(status)}: {_reason(record) or 'no reason given'}")
+    elif kind == REBOOT:
+        steps.append("ready")
     return "; ".join(steps)
 
 
@@ -211,13 +249,21 @@ def progress_line(event):
     minion = event.get("minion") or ""
     where = f"{stage}: " if stage else ""
     if kind == "preflight":
-        ready, not_ready = event.get("ready") or [], event.get("not_ready") or []
-        text = f"preflight: {len(ready)} ready, {len(not_ready)} not ready"
-        return text + (f" ({', '.join(map(str, not_ready))})" if not_ready else "")
+        groups = [(key, event.get(key)) for key in ("ready", "not_ready", "pending", "not_pending",
+                                                    "unknown", "refused") if key in event]
+        parts = []
+        for key, members in groups:
+            members = members if isinstance(members, list) else []
+            named = f" ({', '.join(map(str, members))})" if members and key != groups[0][0] else ""
+            parts.append(f"{len(members)} {_label(key)}{named}")
+        return "preflight: " + ", ".join(parts)
     if kind == "stage":
         return f"{where}crashing {', '.join(map(str, event.get('minions') or [])) or 'nobody'}"
-    if kind == "crash":
-        return f"{where}{minion} crashed" + (f" (job {event['jid']})" if event.get("jid") else "")
+    if kind in ("crash", "reboot"):
+        verb = "crashed" if kind == "crash" else "rebooting"
+        return f"{where}{minion} {verb}" + (f" (job {event['jid']})" if event.get("jid") else "")
+    if kind == "started":
+        return f"{where}{minion} is starting"
     if kind == "back":
         seconds = event.get("seconds")
         return f"{where}{minion} back" + (f" after {format_duration(seconds)}"
@@ -228,8 +274,10 @@ def progress_line(event):
         return f"{where}{minion} refused the crash: {event.get('reason') or 'no reason given'}"
     if kind == "verified":
         size = _size(event.get("size"))
-        dump = f"dump {size}".rstrip() if event.get("dump") else "no dump"
         status = event.get("status") or "unknown"
+        if "dump" not in event:  # the reboot runner: ready or not
+            return f"{where}{minion} {_label(status)}" + (f": {event['reason']}" if event.get("reason") else "")
+        dump = f"dump {size}".rstrip() if event.get("dump") else "no dump"
         text = f"{where}{minion} {dump} {'ok' if status == PASSED else status}"
         return text + (f": {event['reason']}" if event.get("reason") else "")
     if kind == "stage_done":
@@ -283,22 +331,72 @@ def _lanes(ret):
     lanes = [(s.get("name"), by_stage.pop(s.get("name"), [])) for s in _stages(ret)]
     lanes.extend((name, rows) for name, rows in by_stage.items() if name is not None)
     if None in by_stage:
-        lanes.append(("not crashed", by_stage[None]))
+        lanes.append(("not in a stage", by_stage[None]))
     return [(str(name), rows) for name, rows in lanes if rows]
 
 
+def _events(record):
+    """``[(event, seconds since the call)]`` from a record's ``timeline``, in time order."""
+    timeline = record.get("timeline")
+    if not isinstance(timeline, dict):
+        return []
+    return sorted(((str(k), v) for k, v in timeline.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)), key=lambda e: e[1])
+
+
+EVENT_COLOURS = {"crash": "#c62828", "reboot": "#c62828", "started": "#757575", "back": "#1565c0"}
+
+
+def _timeline_row(record, x_of, label_w, mid, colour):
+    """The marks of one minion: from its ``timeline`` events (seconds since the call) when
+    the runner gives them, else crash at 0 and back after ``seconds``."""
+    seconds = record.get("seconds")
+    events = _events(record) or (
+        [("crash", 0), ("back", seconds)] if isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+        else [])
+    status = html.escape(_label(record.get("status")))
+    if not events:
+        what = "crashed, never came back" if record.get("status") == FAILED else "not acted on"
+        if record.get("timeline"):
+            what = "no time recorded"
+        detail = _clip(_reason(record) or _label(record.get("status")), 90)
+        return (f'<text x="{label_w}" y="{mid + 4}" fill="{colour}">'
+                f"{html.escape(what)}: {html.escape(detail)}</text>")
+    first = x_of(events[0][1])
+    back = next((x_of(t) for name, t in events if name == "back"), x_of(events[-1][1]))
+    marks = [f'<rect x="{first}" y="{mid - 4}" width="{max(back - first, 2)}" height="8" fill="#bdbdbd">'
+             f"<title>down</title></rect>"]
+    for name, when in events:
+        x = x_of(when)
+        tip = html.escape(f"{name} at {when:.1f} s")
+        if name in EVENT_COLOURS:
+            marks.append(f'<circle cx="{x}" cy="{mid}" r="5" fill="{EVENT_COLOURS[name]}"><title>{tip}</title></circle>')
+        else:  # verified / ready: the verdict
+            marks.append(f'<rect x="{x + 6}" y="{mid - 7}" width="14" height="14" fill="{colour}"><title>{tip}</title></rect>')
+    end = x_of(events[-1][1]) + 26
+    down = f"down {format_duration(seconds)} · " if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else ""
+    marks.append(f'<text x="{end}" y="{mid + 4}">{html.escape(down)}{status}</text>')
+    return "".join(marks)
+
+
 def _timeline_svg(ret):
-    """Per wave, one row per minion: crash (t=0) → down → back after ``seconds`` →
-    verified, coloured by the verdict; minions never crashed say why."""
+    """Per wave, one row per minion: crash (or reboot) → down → back → verified, coloured by
+    the verdict; minions never acted on say why."""
     lanes = _lanes(ret)
-    longest = max([r.get("seconds") or 0 for _, rows in lanes for _, r in rows
-                   if isinstance(r.get("seconds"), (int, float))] + [1])
+    times = [t for _, rows in lanes for _, r in rows for _, t in _events(r)]
+    times += [r["seconds"] for _, rows in lanes for _, r in rows
+              if not _events(r) and isinstance(r.get("seconds"), (int, float))]
+    longest = max(times + [1])
     label_w, plot_w, row_h, lane_gap = 140, 760, 24, 30
     height = sum(lane_gap + row_h * len(rows) for _, rows in lanes) + 30
-    width = label_w + plot_w + 200
+    width = label_w + plot_w + 220
+
+    def x_of(seconds):
+        return label_w + int(plot_w * max(seconds, 0) / longest)
+
     out = [f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{width}" '
            f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-           'aria-label="crash timeline per wave">']
+           'aria-label="timeline per wave">']
     y = 0
     for title, rows in lanes:
         y += lane_gap
@@ -310,34 +408,23 @@ def _timeline_svg(ret):
             name = html.escape(str(minion))
             mid = y + row_h // 2
             out.append(f'<g class="tl-row" data-minion="{name}" data-status="{html.escape(str(status))}">'
-                       f'<text x="8" y="{mid + 4}">{name}</text>')
-            seconds = record.get("seconds")
-            if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
-                end = label_w + max(4, int(plot_w * seconds / longest))
-                out.append(f'<circle cx="{label_w}" cy="{mid}" r="5" fill="#c62828"><title>crash</title></circle>'
-                           f'<rect x="{label_w}" y="{mid - 4}" width="{end - label_w}" height="8" '
-                           f'fill="#bdbdbd"><title>down {seconds:.1f} s</title></rect>'
-                           f'<circle cx="{end}" cy="{mid}" r="5" fill="#1565c0"><title>back</title></circle>'
-                           f'<rect x="{end + 10}" y="{mid - 7}" width="14" height="14" fill="{colour}">'
-                           f'<title>verified: {html.escape(str(status))}</title></rect>'
-                           f'<text x="{end + 30}" y="{mid + 4}">{html.escape(format_duration(seconds))} · '
-                           f'{html.escape(str(status).replace("_", " "))}</text>')
-            else:
-                what = "crashed, never came back" if status == FAILED else "not crashed"
-                detail = _clip(_reason(record) or str(status).replace("_", " "), 90)
-                out.append(f'<text x="{label_w}" y="{mid + 4}" fill="{colour}">'
-                           f'{html.escape(what)}: {html.escape(detail)}</text>')
-            out.append("</g>")
+                       f'<text x="8" y="{mid + 4}">{name}</text>'
+                       f"{_timeline_row(record, x_of, label_w, mid, colour)}</g>")
             y += row_h
         out.append("</g>")
     out.append(f'<text x="{label_w}" y="{height - 6}" fill="#757575">crash ● → down ▬ → back ● → '
-               f'verified ■ (scale: {html.escape(format_duration(longest))} = full width)</text></svg>')
+               f'verified ■ (full width: {html.escape(format_duration(longest))})</text></svg>')
     return "".join(out)
 
 
-def html_report(ret, title="kdump crash test"):
+TITLES = {CRASHTEST: "kdump crash test", "kdump.plan": "kdump crash-test plan",
+          REBOOT: "kdump: reboot into the reservation", AUDIT: "kdump readiness audit"}
+
+
+def html_report(ret, title=None):
     """One self-contained HTML page (inline CSS and SVG, nothing fetched): summary,
     failures, the per-wave timeline and the per-minion table."""
+    title = title or TITLES.get(runner(ret), "kdump")
     fails = failures(ret)
     fail_list = ("<ul class=\"failures\">" + "".join(f"<li>{html.escape(f)}</li>" for f in fails)
                  + "</ul>") if fails else ""
@@ -359,13 +446,15 @@ def html_report(ret, title="kdump crash test"):
 # --------------------------------------------------------------------------- JUnit
 
 
-def junit_xml(ret, suite="kdump.crashtest"):
+def junit_xml(ret, suite=None):
     """JUnit XML: one testcase per minion (classname = its stage); failed → ``<failure>``,
     not crashed (not ready, skipped, planned) → ``<skipped>`` with the reason."""
     rows = records(ret)
-    failed = sum(1 for _, r in rows if r.get("status") == FAILED)
-    skipped = sum(1 for _, r in rows if r.get("status") not in (PASSED, FAILED))
+    good, bad = JUNIT_VERDICTS.get(runner(ret), JUNIT_VERDICTS[CRASHTEST])
+    failed = sum(1 for _, r in rows if r.get("status") in bad)
+    skipped = sum(1 for _, r in rows if r.get("status") not in good | bad)
     total = duration(ret)
+    suite = suite or runner(ret)
     root = ET.Element("testsuites")
     node = ET.SubElement(root, "testsuite", name=suite, tests=str(len(rows)),
                          failures=str(failed), errors="0", skipped=str(skipped),
@@ -376,11 +465,12 @@ def junit_xml(ret, suite="kdump.crashtest"):
                              name=str(minion),
                              time=f"{seconds:.1f}" if isinstance(seconds, (int, float)) else "0")
         status = record.get("status")
-        if status == FAILED:
-            reason = _reason(record) or "failed"
-            ET.SubElement(case, "failure", message=reason, type="kdump").text = minion_line(minion, record)
-        elif status != PASSED:
+        if status in bad:
+            reason = _reason(record) or _label(status)
+            ET.SubElement(case, "failure", message=reason, type="kdump").text = minion_line(
+                minion, record, runner(ret))
+        elif status not in good:
             ET.SubElement(case, "skipped", message=f"{str(status).replace('_', ' ')}: {_reason(record)}".rstrip(": "))
         else:
-            ET.SubElement(case, "system-out").text = minion_line(minion, record)
+            ET.SubElement(case, "system-out").text = minion_line(minion, record, runner(ret))
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -93,6 +93,12 @@ def test_minion_lines():
     ({"kind": "preflight", "ready": ["web1", "web2"], "not_ready": ["web5"]},
      "preflight: 2 ready, 1 not ready (web5)"),
     ({"kind": "preflight", "ready": ["web1"], "not_ready": []}, "preflight: 1 ready, 0 not ready"),
+    ({"kind": "preflight", "pending": ["db1", "db2"], "not_pending": ["db3"], "unknown": []},
+     "preflight: 2 pending, 1 not pending (db3), 0 unknown"),
+    ({"kind": "reboot", "stage": "wave 1", "minion": "db1", "jid": "1"}, "wave 1: db1 rebooting (job 1)"),
+    ({"kind": "started", "stage": "wave 1", "minion": "db1"}, "wave 1: db1 is starting"),
+    ({"kind": "verified", "stage": "wave 1", "minion": "db1", "status": "ready", "reason": None},
+     "wave 1: db1 ready"),
     ({"kind": "stage", "stage": "wave 1", "minions": ["web2", "web3"]}, "wave 1: crashing web2, web3"),
     ({"kind": "crash", "stage": "wave 1", "minion": "web2", "jid": "2026"}, "wave 1: web2 crashed (job 2026)"),
     ({"kind": "back", "stage": "wave 1", "minion": "web2", "seconds": 41.2}, "wave 1: web2 back after 41 s"),
@@ -175,7 +181,7 @@ def test_html_report_is_self_contained_and_shows_every_minion():
     assert "1 passed, 1 failed, 1 skipped, 1 excluded in 6 min 12 s" in text
     assert "web2: no new dump was saved" in text
     assert PANIC in text  # the full panic string in the HTML table
-    for stage in ("canary", "wave 1", "wave 2", "not crashed"):
+    for stage in ("canary", "wave 1", "wave 2", "not in a stage"):
         assert f'data-stage="{stage}"' in page
 
 
@@ -201,3 +207,55 @@ def test_junit_counts_and_messages():
     assert cases["web3"].find("skipped").get("message") == (
         "skipped: not crashed: the run stopped after wave 1")
     assert cases["web5"].get("classname") == "kdump.crashtest.preflight"
+
+
+# The runner's newer return (docs/runners/kdump.md): records as a list carrying their minion,
+# a summary per status, a timeline of events in seconds since the call, and the runner's name.
+REBOOT = {
+    "runner": "kdump.reboot_pending", "result": False, "retcode": 1, "test": False,
+    "comment": "1 ready, 1 failed, 1 not pending", "duration": 95.0,
+    "summary": {"ready": 1, "failed": 1, "skipped": 0, "not_pending": 1},
+    "stages": [{"name": "wave 1", "minions": ["db1", "db2"], "status": "failed", "started": 1.0, "ended": 95.0}],
+    "minions": [
+        {"minion": "db1", "stage": "wave 1", "status": "ready", "seconds": 52.0, "reason": None,
+         "problems": [], "timeline": {"reboot": 1.2, "started": 40.0, "back": 53.2, "ready": 54.0}},
+        {"minion": "db2", "stage": "wave 1", "status": "failed", "seconds": None,
+         "reason": "did not come back within 90 s", "problems": [], "timeline": {"reboot": 1.3}},
+        {"minion": "db3", "stage": None, "status": "not_pending", "reason": "no reboot pending",
+         "problems": [], "timeline": {}},
+    ],
+}
+AUDIT = {
+    "runner": "kdump.audit", "result": False, "retcode": 1, "test": False, "duration": 2.0,
+    "comment": "1 ready, 1 reboot pending", "stages": [],
+    "minions": [{"minion": "a", "stage": None, "status": "ready", "problems": []},
+                {"minion": "b", "stage": None, "status": "reboot_pending",
+                 "reason": "reboot pending: crashkernel=256M is configured"}],
+}
+
+
+def test_list_records_and_the_reboot_runner():
+    assert report.is_report(REBOOT)
+    assert [m for m, _ in report.records(REBOOT)] == ["db1", "db2", "db3"]
+    assert report.summary_line(REBOOT) == "1 ready, 1 failed, 1 not pending in 1 min 35 s"
+    assert report.minion_line("db1", REBOOT["minions"][0], report.REBOOT) == (
+        "wave 1: db1 rebooted; back after 52 s; ready")
+    assert report.failures(REBOOT) == ["db2: did not come back within 90 s"]
+    suite = ET.fromstring(report.junit_xml(REBOOT)).find("testsuite")
+    assert (suite.get("name"), suite.get("tests"), suite.get("failures"), suite.get("skipped")) == (
+        "kdump.reboot_pending", "3", "1", "1")
+    page = report.html_report(REBOOT)
+    assert "<title>kdump: reboot into the reservation</title>" in page
+    _check_html(page, ["db1", "db2", "db3"])
+    # db1's marks sit at its event times: reboot at 1.2 s ... ready at 54 s of 54 s.
+    row = page[page.index('data-minion="db1"'):]
+    assert "<title>reboot at 1.2 s</title>" in row and "<title>ready at 54.0 s</title>" in row
+
+
+def test_the_audit_counts_readiness_and_fails_every_unready_minion():
+    assert report.summary_line(AUDIT) == "1 ready, 1 reboot pending in 2 s"
+    assert report.failures(AUDIT) == ["b: reboot pending: crashkernel=256M is configured"]
+    suite = ET.fromstring(report.junit_xml(AUDIT)).find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("2", "1", "0")
+    assert report.minion_line("b", AUDIT["minions"][1], report.AUDIT) == (
+        "b: reboot pending: reboot pending: crashkernel=256M is configured")
