@@ -69,8 +69,9 @@ def _loader_opts(package_loaders):
         if isinstance(loader.pack.get("__grains__"), dict):
             loader.pack["__grains__"] = package_loaders.grains
         candidates.append(loader.opts)
-        modules = {getattr(func, "__module__", None) for func in loader._dict.values()}
-        candidates.extend(getattr(sys.modules.get(name), "__opts__", None) for name in modules)
+    # every module a loader has imported so far, also those of the loaders state.single builds
+    candidates.extend(getattr(module, "__opts__", None) for name, module in list(sys.modules.items())
+                      if name.startswith("salt.loaded."))
     for opts in candidates:
         if isinstance(opts, dict) and not any(opts is seen for seen in found):
             found.append(opts)
