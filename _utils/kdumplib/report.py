@@ -352,7 +352,8 @@ def _timeline_row(record, x_of, label_w, mid, colour):
     the runner gives them, else crash at 0 and back after ``seconds``."""
     seconds = record.get("seconds")
     events = _events(record) or (
-        [("crash", 0), ("back", seconds)] if isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+        [("crash", 0), ("back", seconds), ("verified", seconds)]
+        if isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
         else [])
     status = html.escape(_label(record.get("status")))
     if not events:

@@ -259,3 +259,11 @@ def test_the_audit_counts_readiness_and_fails_every_unready_minion():
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("2", "1", "0")
     assert report.minion_line("b", AUDIT["minions"][1], report.AUDIT) == (
         "b: reboot pending: reboot pending: crashkernel=256M is configured")
+
+
+def test_timeline_marks_crash_back_and_the_verdict():
+    row = report.html_report(RUN)
+    row = row[row.index('<g class="tl-row" data-minion="web1"'):]
+    row = row[:row.index("</g>")]
+    assert "<title>crash at 0.0 s</title>" in row and "<title>back at 41.2 s</title>" in row
+    assert '<title>verified at 41.2 s</title></rect>' in row and 'fill="#2e7d32"' in row
