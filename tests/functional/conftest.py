@@ -9,6 +9,7 @@ import pathlib
 import sys
 
 import pytest
+import salt.version
 from saltfactories.utils.functional import Loaders
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -69,6 +70,8 @@ def _loader_opts(package_loaders):
         if isinstance(loader.pack.get("__grains__"), dict):
             loader.pack["__grains__"] = package_loaders.grains
         candidates.append(loader.opts)
+        # Salt 3007: the modules' __salt__ can be another loader with opts of its own
+        candidates.append(getattr(loader.pack.get("__salt__"), "opts", None))
     # every module a loader has imported so far, also those of the loaders state.single builds
     candidates.extend(getattr(module, "__opts__", None) for name, module in list(sys.modules.items())
                       if name.startswith("salt.loaded."))
@@ -76,6 +79,16 @@ def _loader_opts(package_loaders):
         if isinstance(opts, dict) and not any(opts is seen for seen in found):
             found.append(opts)
     return found
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_loaders_per_module_before_3008(request):
+    """Salt 3006/3007: fresh loaders for every test module. There, ``state.single`` builds
+    loaders of its own from copies of the opts, and a copy left from an earlier module's test
+    can point at that test's root; rebuilding per module (~1 s) keeps the tier order-free."""
+    if salt.version.__saltstack_version__.major >= 3008 or "package_loaders" not in request.fixturenames:
+        return
+    request.getfixturevalue("package_loaders").reload_all()
 
 
 @pytest.fixture
