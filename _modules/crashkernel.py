@@ -29,6 +29,11 @@ DEFAULT_GRUB_D = "/etc/default/grub.d"
 BLS_DIR = "/boot/loader/entries"
 GRUBENV = "/boot/grub2/grubenv"
 GRUB2_CFGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg")
+#: The text of a defaults file before the formula first changed it, kept once so that
+#: ``remove(restore=True)`` (kdump.clean) can give the distribution's file back.
+ORIGINAL_SUFFIX = ".kdump-formula.orig"
+#: What ``files.write_text_atomic`` keeps of the previous version (older releases).
+BACKUP_SUFFIX = ".kdump-formula.bak"
 
 
 def __virtual__():
@@ -71,15 +76,35 @@ def _run(argv):
 
 
 def _mem_bytes():
-    """This minion's RAM: MemTotal of /proc/meminfo under the root, else grains mem_total."""
+    """This minion's RAM in bytes: MemTotal of /proc/meminfo under the root.
+
+    The one place the formula reads RAM (``crashkernel.mem_bytes``; the kdump module and
+    states ask it): the ``mem_total`` grain is rounded to MiB and not under ``kdump_root``.
+    """
     meminfo = _read("/proc/meminfo") or ""
     for line in meminfo.splitlines():
         if line.startswith("MemTotal:"):
-            return int(line.split()[1]) * 1024
-    mem_mib = __grains__.get("mem_total")
-    if not mem_mib:
-        raise CommandExecutionError("cannot tell this minion's RAM: no /proc/meminfo and no grain mem_total")
-    return int(mem_mib) << 20
+            fields = line.split()
+            if len(fields) >= 2 and fields[1].isdigit():
+                return int(fields[1]) * 1024
+    raise CommandExecutionError(
+        f"cannot tell this minion's RAM: no MemTotal in /proc/meminfo under {_root()}"
+    )
+
+
+def mem_bytes():
+    """
+    This minion's RAM in bytes (MemTotal of ``/proc/meminfo``), the one figure every size
+    decision of the formula uses: the crashkernel recommendation, ``size: N%RAM`` and ``auto``
+    of the dump volume, and the vmcore estimate.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' crashkernel.mem_bytes
+    """
+    return _mem_bytes()
 
 
 def _canonical(value):
@@ -152,6 +177,7 @@ def recommend():
     """
     # salt 3008 masks pillar.get results ("**********") unless asked for the real value
     pillar_value = __salt__["pillar.get"]("kdump:crashkernel:value", "auto", unmask=True)
+    ram = _mem_bytes()
     if pillar_value not in (None, "", "auto"):
         value = _parse(str(pillar_value), "kdump:crashkernel:value")["value"]
         source = "pillar kdump:crashkernel:value"
@@ -164,7 +190,10 @@ def recommend():
         except ValueError as exc:
             raise SaltInvocationError(f"kdump:crashkernel:value: {exc}") from exc
         source = f"default for {os_name} {osrelease} ({origin})"
-    return {"value": value, "source": source, "reserved_bytes": ck_syntax.resolve(value, _mem_bytes())}
+        value, note = ck_syntax.working(value, ram)
+        if note:
+            source += f"; {note}"
+    return {"value": value, "source": source, "reserved_bytes": ck_syntax.resolve(value, ram)}
 
 
 # --------------------------------------------------------------------------- backends
@@ -328,7 +357,83 @@ def _plan_grub2_default(value):
     return {path: new for path, new in planned if old.get(path) != new}
 
 
-def _change(value, default_entry_only, test):
+def _original(path, current):
+    """The distribution's text of ``path`` before the formula changed it, when it can be given
+    back without losing anyone else's edit: the kept original differs from ``current`` only in
+    ``crashkernel=``. None otherwise. Releases before the original was kept left only a
+    backup of the previous version: trusted for grub.d files (the formula edits them once,
+    stripping the package's value), not for /etc/default/grub (it may hold an older value of
+    the formula's own)."""
+    suffixes = (ORIGINAL_SUFFIX,) if path == DEFAULT_GRUB else (ORIGINAL_SUFFIX, BACKUP_SUFFIX)
+    for suffix in suffixes:
+        text = _read(path + suffix)
+        if text is None:
+            continue
+        try:
+            if bootloader.default_grub_remove(text) == bootloader.default_grub_remove(current):
+                return text
+        except ValueError:
+            return None
+    return None
+
+
+def _plan_grub2_restore():
+    """``{path: text or None (delete)}``: every defaults file as before the formula, where it
+    can be; the guard deleted; /etc/default/grub without crashkernel= otherwise."""
+    planned = {}
+    for path, text in _default_grub_files():
+        if bootloader.GUARD_MARKER in text:
+            planned[path] = None
+            continue
+        original = _original(path, text)
+        if original is not None:
+            planned[path] = original
+        elif path == DEFAULT_GRUB:
+            try:
+                planned[path] = bootloader.default_grub_remove(text)
+            except ValueError as exc:
+                raise CommandExecutionError(f"{path}: {exc}") from exc
+    current = dict(_default_grub_files())
+    return {path: new for path, new in planned.items() if current.get(path) != new}
+
+
+def _restored_value(changes):
+    """The crashkernel value the defaults files give once ``changes`` are written."""
+    merged = dict(_default_grub_files())
+    merged.update(changes)
+    ordered = sorted(
+        ((path, text) for path, text in merged.items() if text is not None),
+        key=lambda item: (item[0] != DEFAULT_GRUB, item[0]),
+    )
+    cmdline, _ = bootloader.default_grub_evaluate(ordered)
+    return bootloader.cmdline_last(cmdline)
+
+
+def _keep_original(path):
+    """Keep the text of ``path`` once, before the formula's first change to it."""
+    text = _read(path)
+    if text is not None and _read(path + ORIGINAL_SUFFIX) is None:
+        files.write_text_atomic(_root(), path + ORIGINAL_SUFFIX, text, backup_suffix=None)
+
+
+def _write_planned(changes, restore):
+    for path, text in changes.items():
+        if text is None:
+            os.remove(files.rooted(_root(), path))
+            continue
+        if restore:
+            files.write_text_atomic(_root(), path, text, backup_suffix=None)
+            for suffix in (ORIGINAL_SUFFIX, BACKUP_SUFFIX):
+                try:
+                    os.remove(files.rooted(_root(), path + suffix))
+                except FileNotFoundError:
+                    pass
+            continue
+        _keep_original(path)
+        files.write_text_atomic(_root(), path, text)
+
+
+def _change(value, default_entry_only, test, restore=False):
     info = backend()
     name = info["name"]
     if name is None:
@@ -358,9 +463,11 @@ def _change(value, default_entry_only, test):
             arg = f"--args=crashkernel={value}" if value else "--remove-args=crashkernel"
             commands.append(["grubby", "--update-kernel=ALL", arg])
     else:
-        changes = _plan_grub2_default(value)
+        changes = _plan_grub2_restore() if restore else _plan_grub2_default(value)
         if changes:
             commands.append(_grub_mkconfig_command())
+        if restore:
+            value = _restored_value(changes)
     result = {
         "backend": name,
         "old": old,
@@ -371,9 +478,10 @@ def _change(value, default_entry_only, test):
     }
     if test or not result["changed"]:
         return result
-    for path, text in changes.items():
-        if text is not None:
-            files.write_text_atomic(_root(), path, text)
+    # None: a file grubby changes (written by the command), or, restoring GRUB 2 defaults, a
+    # file to delete (the guard).
+    deleting = restore and name == "grub2-default"
+    _write_planned({path: text for path, text in changes.items() if text is not None or deleting}, restore)
     for argv in commands:
         _run(argv)
     if name == "grubby":
@@ -408,17 +516,25 @@ def set(value, default_entry_only=False, test=False):  # pylint: disable=redefin
     return _change(canonical, bool(default_entry_only), bool(test))
 
 
-def remove(test=False):
+def remove(test=False, restore=False):
     """
     Remove every ``crashkernel=`` the boot loader configuration gives the next boot.
 
     :param bool test: predict, change nothing.
-    :return: ``{backend, old, new: None, changed, files, commands}``
+    :param bool restore: undo the formula instead (``kdump.clean``): on GRUB 2 defaults files,
+        give every file the formula changed its text from before (kept as
+        ``<file>.kdump-formula.orig``) where nothing else changed in it since, delete the
+        guard ``zz-kdump-formula.cfg``, and strip ``crashkernel=`` from ``/etc/default/grub``
+        otherwise. A value a package file sets again (Debian's ``kdump-tools.cfg``) then
+        applies at the next boot, as before the formula. Other backends: as without it.
+    :return: ``{backend, old, new, changed, files, commands}``; ``new`` is None, or with
+        ``restore`` the value the restored files give (e.g. the package's own).
 
     CLI Example:
 
     .. code-block:: bash
 
         salt '*' crashkernel.remove
+        salt '*' crashkernel.remove restore=True test=True
     """
-    return _change(None, False, bool(test))
+    return _change(None, False, bool(test), restore=bool(restore))

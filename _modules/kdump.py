@@ -9,14 +9,13 @@ distribution's tools as argument lists and reports in plain words.
 import difflib
 import logging
 import os
-import re
 import shlex
 
 import salt.utils.path
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-from kdumplib import dumpvolume, files, kdumpconf, schema, sizes, sizing
+from kdumplib import dumpdir, dumpvolume, files, kdumpconf, schema, sizes, sizing
 from kdumplib import commands
 
 log = logging.getLogger(__name__)
@@ -71,12 +70,8 @@ def _read_int(path):
 
 
 def _mem_bytes():
-    """Total RAM from /proc/meminfo under the root, else the ``mem_total`` grain (MiB)."""
-    text = files.read_text(_root(), PROC_MEMINFO) or ""
-    match = re.search(r"^MemTotal:\s+(\d+)\s*kB", text, re.MULTILINE)
-    if match:
-        return int(match.group(1)) * 1024
-    return int(__grains__.get("mem_total", 0)) * (1 << 20)
+    """Total RAM: ``crashkernel.mem_bytes``, the one reader of RAM for the whole formula."""
+    return __salt__["crashkernel.mem_bytes"]()
 
 
 def _free_bytes(path):
@@ -117,50 +112,68 @@ def _check_family(normalized):
         raise _invalid(exc) from None
 
 
-def _check_debian_device_target(target, volume):
-    """kdump-tools mounts nothing: it writes into a directory, so a device target works only as
-    the managed volume, mounted at boot at the target path."""
+def _check_mounted_device_target(family, target, volume):
+    """Debian's kdump-tools and SUSE's kdump write into a directory of the running system
+    (``KDUMP_COREDIR``, ``KDUMP_SAVEDIR=file://``) and mount no device of their own: a device
+    target works only as the managed volume, mounted at boot at the target path. Anything else
+    would put the dumps on the filesystem below the path. Returns the error lines."""
+    tool = "kdump-tools" if family == "Debian" else "SUSE's kdump"
     managed = volume is not None and target["device"] in schema.volume_devices(volume)
     if not managed:
-        raise SaltInvocationError(
+        return [
             f"kdump:settings:target:device: {target['device']} is not the managed volume kdump:volume; "
-            "on Debian kdump-tools cannot mount a device, use a local target on a mounted filesystem"
-        )
+            f"on {family} {tool} cannot mount a device, use a local target on a mounted filesystem"
+        ]
     if not volume["mount_at_boot"] or volume["mountpoint"] not in (None, target["path"]):
-        raise SaltInvocationError(
-            f"kdump:volume:mount_at_boot: on Debian the dump volume must be mounted at boot at "
-            f"kdump:settings:target:path ({target['path']}): kdump-tools mounts nothing and would "
+        return [
+            f"kdump:volume:mount_at_boot: on {family} the dump volume must be mounted at boot at "
+            f"kdump:settings:target:path ({target['path']}): {tool} mounts nothing and would "
             "write the dump onto the filesystem below"
-        )
+        ]
+    return []
 
 
-def _check_volume_holds_a_dump(volume, dump_level):
-    """Refuse a fixed-size dump volume smaller than a measured dump estimate before it is
-    created: the space check after the volume exists would come too late to change nothing.
-    Only a measurement (makedumpfile) refuses here; the ratio model is an upper bound meant for
-    sizing, and ``kdump.space_checked`` measures again once the packages are installed."""
-    spec = dumpvolume.parse_size_spec(volume["size"])
-    if spec["kind"] == "auto":
-        return
-    guess = estimate(dump_level=dump_level)
-    if guess["method"] != "makedumpfile":
-        return
-    wanted = dumpvolume.target_bytes(spec, 1, mem_bytes=guess["mem_bytes"])
+def _size_words(num_bytes):
+    return f"{num_bytes} bytes ({sizing.human(num_bytes)})"
+
+
+def _check_volume_holds_a_dump(volume, collector):
+    """Refuse a fixed-size dump volume that cannot hold a dump, before it is created: the
+    space check after the volume exists would come too late to change nothing.
+
+    With makedumpfile (``kdump.estimate`` method ``makedumpfile``) the measured dump decides;
+    without it (a host's first run) the floor of ``kdumplib.sizing`` does: RAM, the dump level
+    and the compression give the least a dump takes. Returns the error lines."""
+    try:
+        spec = dumpvolume.parse_size_spec(volume["size"])
+        if spec["kind"] == "auto":
+            return []
+        guess = estimate(dump_level=collector["dump_level"], compression=collector["compression"])
+        wanted = dumpvolume.target_bytes(spec, 1, mem_bytes=guess["mem_bytes"])
+    except ValueError as exc:
+        return [f"kdump:volume:{exc}"]
     existing = 0
     if "lvm.lvdisplay" in __salt__:
         # An LV larger than asked is kept (never shrunk): that size is what the dump gets.
         for info in __salt__["lvm.lvdisplay"](f"/dev/{volume['vg']}/{volume['lv']}", quiet=True).values():
             existing = int(info["Logical Volume Size"]) * 512
     size = max(wanted, existing)
-    if size < guess["bytes"]:
-        shown = f"{volume['size']}" if size == wanted and spec["kind"] == "absolute" else (
-            f"{volume['size']} ({sizing.human(size)})"
+    if guess["method"] == "makedumpfile":
+        needed, how = guess["bytes"], "measured by makedumpfile --mem-usage"
+    else:
+        needed = guess["floor_bytes"]
+        how = (
+            f"the least a dump takes with {sizing.human(guess['mem_bytes'])} of RAM at dump level "
+            f"{collector['dump_level']} and {collector['compression']} compression (kdumplib.sizing; "
+            "makedumpfile is not installed yet to measure it)"
         )
-        raise SaltInvocationError(
-            f"kdump:volume:size: {shown} is smaller than a vmcore of this minion "
-            f"({sizing.human(guess['bytes'])} estimated by {guess['method']}): not enough space to "
-            "save a vmcore. Use a larger size or auto, or set kdump:space_check: false"
-        )
+    if size >= needed:
+        return []
+    return [
+        f"kdump:volume:size: {volume['size']} gives {_size_words(size)}, but a vmcore of this minion "
+        f"needs {_size_words(needed)}, {how}: not enough space to save a vmcore. Use a larger size "
+        "or auto, or set kdump:space_check: false"
+    ]
 
 
 def _device_exists(device):
@@ -201,44 +214,70 @@ def validate(settings):
     return _validated(settings)
 
 
-def validate_pillar(data):
+def _system_errors(pillar, report):
+    """The checks that read the system, for the parts of ``pillar`` that passed the schema."""
+    errors = []
+    try:
+        family, _row = _os_family()
+    except CommandExecutionError as exc:
+        return [str(exc)]
+    settings_ok = not report.has("kdump:settings")
+    volume_ok = not report.has("kdump:volume")
+    if settings_ok:
+        try:
+            kdumpconf.check_supported(family, pillar["settings"])
+        except ValueError as exc:
+            errors.append(str(exc))
+    target = pillar["settings"]["target"]
+    if settings_ok and volume_ok and target["type"] == "device" and family in ("Debian", "Suse"):
+        errors.extend(_check_mounted_device_target(family, target, pillar["volume"]))
+    if settings_ok and volume_ok and pillar["space_check"] is True and pillar["volume"] is not None:
+        errors.extend(_check_volume_holds_a_dump(pillar["volume"], pillar["settings"]["collector"]))
+    device = target["device"]
+    if settings_ok and volume_ok and target["type"] in ("device", "raw"):
+        if device not in schema.volume_devices(pillar["volume"]) and not _device_exists(device):
+            errors.append(
+                f"kdump:settings:target:device: {device} does not exist and is not the managed "
+                "volume kdump:volume"
+            )
+    return errors
+
+
+def validate_pillar(data=None):
     """
     Check the whole ``kdump:`` pillar once, at the edge, before any state changes the system.
 
-    Besides types, ranges and conflicts it checks the system: a ``device`` or ``raw`` target
-    must exist under the root unless it is the volume the formula creates
-    (``/dev/<vg>/<lv>`` or ``/dev/mapper/<vg>-<lv>``); on Debian a ``device`` target must be
-    that volume mounted at boot at the target path (kdump-tools mounts nothing); with
-    ``space_check`` a fixed-size volume smaller than a measured (makedumpfile) estimate is
-    refused before it is created.
+    Reports every error at once, one line each, starting with its pillar key. Besides the
+    schema (types, ranges, grammars of paths, hosts, users, modules, argument strings, sysctl
+    values and ``lookup``) it checks the system: the OS family can express the settings; a
+    ``device`` or ``raw`` target exists under the root unless it is the volume the formula
+    creates (``/dev/<vg>/<lv>`` or ``/dev/mapper/<vg>-<lv>``); on Debian and Suse a ``device``
+    target is that volume mounted at boot at the target path (their tools mount nothing); with
+    ``space_check`` a fixed-size volume that cannot hold a dump is refused before it is
+    created (measured by makedumpfile, or on a first run the floor of ``kdumplib.sizing``).
 
-    :param dict data: the ``kdump:`` pillar mapping.
+    :param dict data: the ``kdump:`` pillar mapping; default: this minion's own ``kdump``
+        pillar (read unmasked).
     :return: the pillar normalized with every default filled in.
-    :raises SaltInvocationError: message starts with the pillar key (``kdump:volume:size: ...``).
+    :raises SaltInvocationError: one line per error, each starting with its pillar key
+        (``kdump:volume:size: ...``).
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt '*' kdump.validate_pillar "$(salt-call --out=json pillar.get kdump)"
+        salt '*' kdump.validate_pillar
+        salt-call kdump.validate_pillar '{"settings": {"collector": {"dump_level": 31}}}'
     """
+    if data is None:
+        # Salt 3008 masks pillar.get results unless asked for the real values.
+        data = __salt__["pillar.get"]("kdump", {}, unmask=True)
+    pillar, report = schema.check_pillar(data)
+    report.errors.extend(_system_errors(pillar, report))
     try:
-        pillar = schema.validate_pillar(data)
+        report.raise_if_any()
     except ValueError as exc:
         raise _invalid(exc) from None
-    _check_family(pillar["settings"])
-    target = pillar["settings"]["target"]
-    device = target["device"]
-    if target["type"] == "device" and _os_family()[0] == "Debian":
-        _check_debian_device_target(target, pillar["volume"])
-    if pillar["space_check"] and pillar["volume"] is not None:
-        _check_volume_holds_a_dump(pillar["volume"], pillar["settings"]["collector"]["dump_level"])
-    if target["type"] in ("device", "raw") and device not in schema.volume_devices(pillar["volume"]):
-        if not _device_exists(device):
-            raise SaltInvocationError(
-                f"kdump:settings:target:device: {device} does not exist and is not the managed "
-                "volume kdump:volume"
-            )
     return pillar
 
 
@@ -324,71 +363,156 @@ def configure(settings, test=False):
     return {"path": path, "changed": changed, "diff": diff}
 
 
-def estimate(dump_level=None):
+def estimate(dump_level=None, compression=None):
     """
     Estimate how many bytes a vmcore of this minion will take, to size and check its target.
 
     Uses ``makedumpfile --mem-usage /proc/kcore`` when the root is ``/``, the tool exists and
     we are root, less the crash kernel reservation (counted there as kernel data, but never in
     a dump); otherwise (or when it fails) RAM × the ratio for the dump level documented in
-    ``kdumplib.sizing``. Uncompressed: an upper bound for a compressed dump.
+    ``kdumplib.sizing``. Uncompressed: an upper bound for a compressed dump. ``floor_bytes``
+    is the least the dump can take: the measurement itself, or without makedumpfile (a
+    first run) RAM × ``sizing.floor_ratio`` for the level and compression; a fixed volume
+    below it cannot hold a dump.
 
     :param dump_level: 0-31 or a retry list; default: the configured one.
-    :return: ``{"bytes": int, "method": "makedumpfile"|"ratio", "mem_bytes": int,
-        "dump_level": int|list}``.
+    :param str compression: zlib, lzo, snappy, zstd or none; default: the configured one.
+    :return: ``{"bytes": int, "floor_bytes": int, "method": "makedumpfile"|"ratio",
+        "mem_bytes": int, "dump_level": int|list, "compression": str}``.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt '*' kdump.estimate
-        salt '*' kdump.estimate dump_level=1
+        salt '*' kdump.estimate dump_level=1 compression=none
     """
-    if dump_level is None:
-        dump_level = globals()["settings"]()["collector"]["dump_level"]
+    if dump_level is None or compression is None:
+        configured = globals()["settings"]()["collector"]
+        dump_level = configured["dump_level"] if dump_level is None else dump_level
+        compression = configured["compression"] if compression is None else compression
     try:
         dump_level = schema.normalize_dump_level(dump_level, "dump_level")
     except ValueError as exc:
         raise _invalid(exc) from None
+    if compression not in schema.COMPRESSIONS:
+        raise SaltInvocationError(f"compression: {compression!r} is not one of {', '.join(schema.COMPRESSIONS)}")
     mem_bytes = _mem_bytes()
+    result = {"mem_bytes": mem_bytes, "dump_level": dump_level, "compression": compression}
     tool = salt.utils.path.which("makedumpfile")
     if _root() in ("/", "") and tool and os.geteuid() == 0 and os.path.exists(PROC_KCORE):
         cmd = [tool, "--mem-usage", PROC_KCORE]
-        result = __salt__["cmd.run_all"](cmd, python_shell=False, ignore_retcode=True)
-        if result["retcode"] == 0:
+        run = __salt__["cmd.run_all"](cmd, python_shell=False, ignore_retcode=True)
+        if run["retcode"] == 0:
             try:
-                usage = sizing.parse_mem_usage(result["stdout"])
-                return {
-                    "bytes": sizing.dump_bytes_from_usage(usage, dump_level, _read_int(CRASH_SIZE) or 0),
-                    "method": "makedumpfile",
-                    "mem_bytes": mem_bytes,
-                    "dump_level": dump_level,
-                }
+                usage = sizing.parse_mem_usage(run["stdout"])
+                measured = sizing.dump_bytes_from_usage(usage, dump_level, _read_int(CRASH_SIZE) or 0)
+                return dict(result, bytes=measured, floor_bytes=measured, method="makedumpfile")
             except ValueError as exc:
                 log.warning("kdump.estimate: %s; falling back to the ratio table", exc)
         else:
             log.warning(
                 "kdump.estimate: %s failed: %s; falling back to the ratio table",
                 shlex.join(cmd),
-                result.get("stderr", "").strip(),
+                run.get("stderr", "").strip(),
             )
-    return {
-        "bytes": sizing.estimate_by_ratio(mem_bytes, dump_level),
-        "method": "ratio",
-        "mem_bytes": mem_bytes,
-        "dump_level": dump_level,
-    }
+    return dict(
+        result,
+        bytes=sizing.estimate_by_ratio(mem_bytes, dump_level),
+        floor_bytes=sizing.floor_bytes(mem_bytes, dump_level, compression),
+        method="ratio",
+    )
+
+
+def _mounts():
+    """``{mountpoint: device}`` of the running system (Salt's ``mount.active``); {} without it."""
+    if "mount.active" not in __salt__:
+        return {}
+    try:
+        return {point: info.get("device") for point, info in __salt__["mount.active"]().items()}
+    except CommandExecutionError as exc:
+        log.warning("kdump: cannot list the mounts: %s", exc)
+        return {}
+
+
+def _device_aliases(device):
+    """Other names of ``device`` as mount.active may show it: the resolved ``/dev`` path of a
+    ``UUID=``/``LABEL=`` or symlinked name (under the root)."""
+    if not isinstance(device, str):
+        return ()
+    link = device
+    if device.startswith("UUID="):
+        link = "/dev/disk/by-uuid/" + device[len("UUID="):]
+    elif device.startswith("LABEL="):
+        link = "/dev/disk/by-label/" + device[len("LABEL="):]
+    real = files.rooted(_root(), link)
+    if not os.path.exists(real):
+        return ()
+    resolved = os.path.realpath(real)
+    root = os.path.realpath(files.rooted(_root(), "/"))
+    if root != "/" and resolved.startswith(root):
+        resolved = "/" + os.path.relpath(resolved, root)
+    return (link, resolved)
+
+
+def _pillar_volume():
+    volume = __salt__["pillar.get"]("kdump:volume", None, unmask=True) if "pillar.get" in __salt__ else None
+    return volume if isinstance(volume, dict) else None
+
+
+def dump_dir(target=None, volume=None, planned=False):
+    """
+    Say where the dumps of this minion land, and whether free space there can be measured.
+
+    One answer for the space check, retention and ``vmcore.list``
+    (``kdumplib.dumpdir.locate``): a local target's path; on RedHat a device target's
+    mountpoint joined with ``path`` (kdump.conf's path is inside the device); on Debian and
+    Suse the path where the device is mounted; None for remote and raw targets.
+
+    :param dict target: a ``kdump:settings:target`` mapping; default: the configuration file's.
+    :param dict volume: the ``kdump:volume`` mapping; default: this minion's pillar.
+    :param bool planned: count the managed volume as mounted where the pillar mounts it at
+        boot (for a run that is about to mount it).
+    :return: ``{"dir": str|None, "mountpoint": str|None, "measurable": bool, "reason": str}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.dump_dir
+    """
+    name, _row = _os_family()
+    if target is None:
+        target = globals()["settings"]()["target"]
+    if volume is None:
+        volume = _pillar_volume()
+    device = target.get("device") if isinstance(target, dict) else None
+    return dumpdir.locate(
+        name, target, volume, mounts=_mounts(), aliases=_device_aliases(device), planned=bool(planned)
+    )
+
+
+def _space_problem(free, needed, path):
+    """The sentence for a dump that does not fit, or None when ``needed`` bytes fit in ``free``."""
+    if free >= needed:
+        return None
+    return (
+        f"not enough space to save a vmcore: need {needed} ({sizing.human(needed)}), "
+        f"target has {free} ({sizing.human(free)}) at {path}"
+    )
 
 
 def check_space(path=None, needed=None):
     """
     Fail before a crash when the dump target cannot hold a vmcore, instead of only warning.
 
-    :param str path: directory to check; default: the configured target path (local and
-        device targets; a remote NFS/SSH target cannot be checked from here).
+    :param str path: directory to check; default: where the dumps land (``kdump.dump_dir``):
+        a local target's path, or a device target's directory on the mounted device. A
+        remote, raw or unmounted device target cannot be measured here.
     :param needed: bytes (or a size such as ``4G``) needed; default: ``kdump.estimate``.
-    :return: ``{"path", "free_bytes", "needed_bytes", "ok": True}``; for a remote target
-        ``free_bytes`` is None and ``checked`` is False.
+    :return: ``{"path", "free_bytes", "needed_bytes", "ok": True, "checked": True}``; when
+        the target cannot be measured ``free_bytes`` is None, ``checked`` False and ``reason``
+        says why.
     :raises CommandExecutionError: ``not enough space to save a vmcore: need N, target has M``.
 
     CLI Example:
@@ -406,25 +530,23 @@ def check_space(path=None, needed=None):
         except ValueError as exc:
             raise SaltInvocationError(f"needed: {exc}") from None
     if path is None:
-        target = globals()["settings"]()["target"]
-        if target["type"] in ("nfs", "ssh", "raw"):
+        where = dump_dir()
+        if not where["measurable"]:
             return {
-                "path": target["path"],
+                "path": where["dir"],
                 "free_bytes": None,
                 "needed_bytes": needed_bytes,
                 "ok": True,
                 "checked": False,
-                "reason": f"a {target['type']} target cannot be measured from the minion",
+                "reason": where["reason"],
             }
-        path = target["path"]
+        path = where["dir"]
     if not isinstance(path, str) or not path.startswith("/"):
         raise SaltInvocationError(f"path: {path!r} is not an absolute path")
     free = _free_bytes(path)
-    if free < needed_bytes:
-        raise CommandExecutionError(
-            f"not enough space to save a vmcore: need {needed_bytes} ({sizing.human(needed_bytes)}), "
-            f"target has {free} ({sizing.human(free)}) at {path}"
-        )
+    problem = _space_problem(free, needed_bytes, path)
+    if problem:
+        raise CommandExecutionError(problem)
     return {"path": path, "free_bytes": free, "needed_bytes": needed_bytes, "ok": True, "checked": True}
 
 
@@ -493,9 +615,11 @@ def status():
     Read-only: safe on any machine, including one without kdump installed.
 
     :return: ``{"os_family", "service", "enabled", "active", "loaded", "reserved_bytes",
-        "reboot_pending", "config", "target", "free_bytes", "estimate_bytes", "boot_id",
-        "ready", "problems"}``; ``problems`` is a list of plain sentences, empty when
-        ``ready``. ``boot_id`` is the kernel's ``/proc/sys/kernel/random/boot_id`` (None
+        "reboot_pending", "config", "target", "dump_dir", "free_bytes", "estimate_bytes",
+        "boot_id", "ready", "problems"}``; ``problems`` is a list of plain sentences, empty when
+        ``ready``. ``dump_dir`` is where dumps land (``kdump.dump_dir``); ``free_bytes`` is
+        measured there, and None when that is not the dump filesystem right now (remote, raw,
+        or a device that is not mounted: never the filesystem below its mountpoint). ``boot_id`` is the kernel's ``/proc/sys/kernel/random/boot_id`` (None
         when missing): it changes on every boot, so the runner tells a minion that came
         back from a crash from one that never went down.
 
@@ -517,6 +641,7 @@ def status():
         "target": None,
         "free_bytes": None,
         "estimate_bytes": None,
+        "dump_dir": None,
         "boot_id": _boot_id(),
     }
     if row is None:
@@ -534,15 +659,18 @@ def status():
             current = settings()
             target = dict(current["target"])
             result["target"] = target
-            result["estimate_bytes"] = estimate(current["collector"]["dump_level"])["bytes"]
-            if target["type"] in ("local", "device"):
-                result["free_bytes"] = _free_bytes(target["path"])
-                if result["free_bytes"] < result["estimate_bytes"]:
-                    problems.append(
-                        f"not enough space to save a vmcore: need {result['estimate_bytes']} "
-                        f"({sizing.human(result['estimate_bytes'])}), target has "
-                        f"{result['free_bytes']} ({sizing.human(result['free_bytes'])}) at {target['path']}"
-                    )
+            collector = current["collector"]
+            result["estimate_bytes"] = estimate(collector["dump_level"], collector["compression"])["bytes"]
+            where = dump_dir(target)
+            result["dump_dir"] = where["dir"]
+            if target["type"] == "device" and name in ("Debian", "Suse") and where["dir"] is None:
+                # Their tools write into the path: without the device there, onto the root fs.
+                problems.append(where["reason"])
+            if where["measurable"]:
+                result["free_bytes"] = _free_bytes(where["dir"])
+                problem = _space_problem(result["free_bytes"], result["estimate_bytes"], where["dir"])
+                if problem:
+                    problems.append(problem)
             if target["type"] in ("device", "raw") and not _device_exists(target["device"]):
                 problems.append(f"the dump device {target['device']} does not exist")
         except (CommandExecutionError, SaltInvocationError) as exc:

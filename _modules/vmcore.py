@@ -41,9 +41,10 @@ def _absolute(argument, value):
 
 
 def _default_dump_dir():
-    """The configured dump directory, else the distributions' common default."""
-    if "kdump.settings" in __salt__:
-        path = (__salt__["kdump.settings"]().get("target") or {}).get("path")
+    """Where this minion's dumps land (``kdump.dump_dir``: on RedHat a device target's path is
+    inside the mounted device), else the distributions' common default."""
+    if "kdump.dump_dir" in __salt__:
+        path = __salt__["kdump.dump_dir"]()["dir"]
         if path:
             return path
     return dumps.DEFAULT_DUMP_DIR
@@ -125,7 +126,8 @@ def list_(path=None):
     nothing else in the directory is reported.
 
     :param path: directory to look in (absolute). Default: the configured dump path
-        (``kdump.settings`` → ``target:path``), else ``/var/crash``.
+        (``kdump.dump_dir``: a device target's directory on the mounted device on RedHat),
+        else ``/var/crash``.
     :return: ``[{"path", "dir", "time", "size", "complete", "kernel", "format", "layout",
         "dmesg", "reason"}]``; an empty list when the directory does not exist.
 

@@ -132,40 +132,60 @@ def configured(name, require_reboot="warn", default_entry_only=False):
         return ret
 
 
-def _absent(name):
+def _absent(name, restore):
     ret = _ret(name)
+    if not isinstance(restore, bool):
+        raise SaltInvocationError(f"restore: {restore!r} must be true or false")
     current = __salt__["crashkernel.get"]()
     old = current["configured"]
-    if old is None:
-        ret["comment"] = "No crashkernel= is configured."
+    predicted = __salt__["crashkernel.remove"](test=True, restore=restore) if restore else None
+    if (old is None and not restore) or (restore and not predicted["changed"]):
+        ret["comment"] = "No crashkernel= is configured." if old is None else (
+            f"The boot loader is as before kdump-formula (crashkernel={old} is not the formula's)."
+        )
         return _pending_verdict(
             ret, current["reboot_pending"], "warn", "the running kernel differs", RELEASE_COMMENT
         )
-    ret["changes"] = {"configured": {"old": old, "new": None}}
+    new = predicted["new"] if restore else None
+    ret["changes"] = {"configured": {"old": old, "new": new}}
+    if restore:
+        ret["changes"]["files"] = predicted["files"]
+    what = f"crashkernel={old}" if old else "the formula's boot-loader files"
+    done = f"restored to crashkernel={new} (the distribution's)" if new else "removed"
     if __opts__["test"]:
-        __salt__["crashkernel.remove"](test=True)
+        if not restore:
+            __salt__["crashkernel.remove"](test=True)
         ret["result"] = None
-        ret["comment"] = f"crashkernel={old} would be removed."
+        ret["comment"] = f"{what} would be {done}."
         return _pending_verdict(
-            ret, current["running"] is not None, "warn", "after the change", RELEASE_COMMENT
+            ret, not _same(_parsed(current["running"]), _parsed(new)), "warn", "after the change",
+            RELEASE_COMMENT
         )
-    __salt__["crashkernel.remove"](test=False)
+    if restore:
+        __salt__["crashkernel.remove"](test=False, restore=True)
+    else:
+        __salt__["crashkernel.remove"](test=False)
     after = __salt__["crashkernel.get"]()
-    if after["configured"] is not None:
+    if not _same(_parsed(after["configured"]), _parsed(new)):
         raise CommandExecutionError(
-            f"crashkernel.remove ran but the next boot would still get crashkernel={after['configured']}"
+            f"crashkernel.remove ran but the next boot would get crashkernel={after['configured']}"
+            f"{f', not {new}' if new else ''}"
         )
-    ret["comment"] = f"crashkernel={old} removed."
+    ret["comment"] = f"{what} {done}."
     return _pending_verdict(
         ret, after["reboot_pending"], "warn", "the running kernel still has it", RELEASE_COMMENT
     )
 
 
-def absent(name):
+def absent(name, restore=False):
     """
     Remove ``crashkernel=`` from every boot-loader source, giving the memory back at next boot.
 
     :param str name: the state ID; not used otherwise.
+    :param bool restore: undo kdump-formula instead (``kdump.clean``): the boot-loader files
+        it changed get their text from before it back where nothing else changed in them (a
+        package's own ``crashkernel=``, e.g. Debian's ``grub.d/kdump-tools.cfg``, applies
+        again), its guard file goes, and ``crashkernel=`` is stripped elsewhere.
 
     ``reboot_pending`` in the return says the running kernel still holds the reservation.
 
@@ -173,9 +193,13 @@ def absent(name):
 
         no-crashkernel:
           crashkernel.absent
+
+        undo-kdump-formula:
+          crashkernel.absent:
+            - restore: true
     """
     try:
-        return _absent(name)
+        return _absent(name, restore)
     except (SaltInvocationError, CommandExecutionError) as exc:
         ret = _ret(name)
         ret.update(result=False, comment=str(exc))

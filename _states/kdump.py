@@ -41,6 +41,10 @@ REQUIRE_REBOOT = ("warn", "fail")
 # next run rebuilds even though the config file is already right. This is what makes the seed's
 # "config changed, initrd not rebuilt until touch /etc/kdump.conf" impossible.
 REBUILD_MARKER = "kdump-formula/rebuild-pending"
+# Next to the config file, written once before the formula first changes it: what kdump.clean
+# gives back (the distribution's file, or no file).
+ORIGINAL = ".kdump-formula.orig"
+CREATED = ".kdump-formula.created"
 
 
 def __virtual__():
@@ -110,10 +114,9 @@ def _rebuild_and_verify():
 
 
 def _validated(ret, config):
-    if config is None:
-        config = {}
-    if not isinstance(config, dict):
+    if config is not None and not isinstance(config, dict):
         raise SaltInvocationError(f"config: {type(config).__name__} given, expected the kdump: mapping")
+    # None: kdump.validate_pillar reads this minion's own kdump pillar.
     __salt__["kdump.validate_pillar"](config)
     ret["comment"] = "The kdump pillar is valid."
     return ret
@@ -124,10 +127,11 @@ def validated(name, config=None):
     Check the whole ``kdump:`` pillar before anything changes, so later states can require it.
 
     :param str name: the state ID.
-    :param dict config: the ``kdump:`` pillar mapping.
+    :param dict config: the ``kdump:`` pillar mapping; default: this minion's own ``kdump``
+        pillar.
 
     Never changes anything; under ``test=True`` it gives the same verdict (False on bad
-    pillar, with the pillar key in the comment).
+    pillar, with every error in the comment, one line each, starting with its pillar key).
 
     .. code-block:: yaml
 
@@ -150,6 +154,9 @@ def _space_checked(ret, path):
         raise CommandExecutionError(f"kdump.space_checked: {exc}") from None
     free, needed = result["free_bytes"], result["needed_bytes"]
     where = result.get("path") or path
+    if not result.get("checked", True):
+        ret["comment"] = f"Free space for a vmcore is not measured: {result.get('reason')}."
+        return ret
     if not result.get("ok", True):
         ret["result"] = False
         ret["comment"] = (
@@ -166,7 +173,9 @@ def space_checked(name, path=None):
     Fail before a crash whose dump could not be saved: compare the dump estimate with free space.
 
     :param str name: the state ID.
-    :param str path: the dump directory; default the configured target path.
+    :param str path: the dump directory; default where the dumps land (``kdump.dump_dir``).
+        A target that cannot be measured from the minion (remote, raw, a device that is not
+        mounted) passes with a comment saying so.
 
     Never changes anything; ``test=True`` gives the same verdict.
 
@@ -209,6 +218,7 @@ def _configured(ret, settings):
 
     if predicted["changed"]:
         _mark_rebuild(f"config {predicted['path']} changed")
+        _keep_original(predicted["path"])
         written = __salt__["kdump.configure"](settings, test=False)
         ret["changes"]["config"] = {"path": written["path"], "diff": written["diff"]}
     if reserved:
@@ -217,6 +227,20 @@ def _configured(ret, settings):
         ret["changes"]["rebuilt"] = True
     ret["comment"] = _configured_comment(predicted, reserved, leftover, would=False)
     return ret
+
+
+def _keep_original(path):
+    """Before the formula first writes the config file, keep what the distribution had, for
+    kdump.clean: the file as ``<path>.kdump-formula.orig``, or, when there was none, an empty
+    ``<path>.kdump-formula.created`` (clean then removes the file)."""
+    root = _root()
+    if any(os.path.exists(files.rooted(root, path + suffix)) for suffix in (ORIGINAL, CREATED)):
+        return
+    text = files.read_text(root, path)
+    if text is None:
+        files.write_text_atomic(root, path + CREATED, "", backup_suffix=None)
+    else:
+        files.write_text_atomic(root, path + ORIGINAL, text, backup_suffix=None)
 
 
 def _configured_comment(predicted, reserved, leftover, would):
@@ -308,12 +332,39 @@ def _reboot_related(problem):
     return problem.lower().startswith(_REBOOT_PROBLEMS)
 
 
-def _ready(ret, require_reboot):
+def _explained_by_reboot(status, service_starts_unreserved):
+    """The problems a pending reboot explains: the reservation is not in the running kernel
+    yet, so nothing is reserved or loaded, and a service that cannot start without a
+    reservation is not running."""
+    idle = f"the {status['service']} service is not running"
+    waiting = status["reserved_bytes"] == 0 and not service_starts_unreserved
+
+    def explained(problem):
+        return _reboot_related(problem) or (waiting and problem == idle)
+
+    return explained
+
+
+def _reboot_comment(problems):
+    """``reboot pending: <why>; <what waits for it>``, saying "reboot pending" once."""
+    reasons = []
+    for problem in sorted(problems, key=lambda problem: not _reboot_related(problem)):
+        text = problem[len("reboot pending"):].lstrip(":; ") if problem.lower().startswith("reboot pending") else problem
+        reasons.append(text)
+    return "reboot pending: " + "; ".join(reasons) + "."
+
+
+def _ready(ret, require_reboot, service_starts_unreserved):
     if require_reboot not in REQUIRE_REBOOT:
         raise SaltInvocationError(
             f"require_reboot: {require_reboot!r} must be one of {', '.join(REQUIRE_REBOOT)}"
         )
+    if not isinstance(service_starts_unreserved, bool):
+        raise SaltInvocationError(
+            f"service_starts_unreserved: {service_starts_unreserved!r} must be true or false"
+        )
     status = __salt__["kdump.status"]()
+    explained = _explained_by_reboot(status, service_starts_unreserved)
     if status["reserved_bytes"] > 0 and not status["loaded"]:
         ret["changes"] = {"loaded": {"old": False, "new": True}}
         if __opts__["test"]:
@@ -327,14 +378,15 @@ def _ready(ret, require_reboot):
         _rebuild_and_verify()
         ret["changes"] = {"loaded": {"old": False, "new": True}}
         status = __salt__["kdump.status"]()
+        explained = _explained_by_reboot(status, service_starts_unreserved)
     loaded_now = "The crash kernel was loaded. " if ret["changes"] else ""
     if status["ready"]:
         ret["comment"] = loaded_now + f"kdump is ready ({status['service']} on {status['os_family']})."
         return ret
     problems = list(status["problems"]) or ["kdump.status reports not ready"]
-    others = [p for p in problems if not _reboot_related(p)] if status["reboot_pending"] else problems
+    others = [p for p in problems if not explained(p)] if status["reboot_pending"] else problems
     if status["reboot_pending"] and not others:
-        ret["comment"] = loaded_now + "reboot pending: " + "; ".join(problems) + "."
+        ret["comment"] = loaded_now + _reboot_comment(problems)
         ret["result"] = require_reboot == "warn"
         return ret
     if __opts__["test"]:
@@ -351,13 +403,17 @@ def _ready(ret, require_reboot):
     return ret
 
 
-def ready(name, require_reboot="warn"):
+def ready(name, require_reboot="warn", service_starts_unreserved=False):
     """
     The last state of the formula: prove kdump would capture a crash now, or say why not.
 
     :param str name: the state ID.
     :param str require_reboot: ``warn`` (default): not ready only because the reservation waits
         for a reboot gives result True and a ``reboot pending: ...`` comment; ``fail``: False.
+    :param bool service_starts_unreserved: whether the OS's kdump service can run before
+        memory is reserved (Debian's kdump-tools: True; RedHat's kdumpctl and Suse's load.sh
+        fail without it: False, the default). When False, a service that is not running while
+        nothing is reserved is explained by the pending reboot too.
 
     Loads the crash kernel when the reservation exists but nothing is loaded (changes
     ``{"loaded": {"old": False, "new": True}}``, predicted under ``test=True``).
@@ -370,7 +426,7 @@ def ready(name, require_reboot="warn"):
             - require:
               - kdump: kdump-config
     """
-    return _run_state(_ready, name, require_reboot)
+    return _run_state(_ready, name, require_reboot, service_starts_unreserved)
 
 
 # --- kdump.dump_target -------------------------------------------------------------------
@@ -430,7 +486,7 @@ def _wanted_bytes(spec, extent):
     if spec["kind"] == "auto":
         estimate = __salt__["kdump.estimate"]()["bytes"]
     elif spec["kind"] == "percent_ram":
-        mem = int(__grains__.get("mem_total", 0)) * dumpvolume.MIB
+        mem = __salt__["crashkernel.mem_bytes"]()
     try:
         return dumpvolume.target_bytes(spec, extent, estimate_bytes=estimate, mem_bytes=mem)
     except ValueError as exc:
@@ -507,8 +563,18 @@ def _dump_target(ret, vg, lv, size, fstype, mountpoint, mount_at_boot):
     spec = _check_dump_target_args(vg, lv, size, fstype, mountpoint, mount_at_boot)
     if "lvm.vgdisplay" not in __salt__:
         # Salt's lvm module loads only where the LVM tools are installed.
+        if __opts__["test"]:
+            # The formula's kdump-package installs them first (map: lvm_pkgs); a dry run cannot
+            # look into the volume group before that.
+            ret["result"] = None
+            ret["comment"] = (
+                f"The LVM tools are not installed yet (the package state installs lvm2): volume "
+                f"group {vg} is checked and {vg}/{lv} ({size}, {fstype}) set up on the real run."
+            )
+            return ret
         raise CommandExecutionError(
-            "vg: Salt's lvm module is not available on this minion (install lvm2); nothing was changed"
+            "vg: Salt's lvm module is not available on this minion (install lvm2; the kdump "
+            "formula's package state does when a volume is managed); nothing was changed"
         )
     devices = dumpvolume.device_paths(vg, lv)
     device = devices[0]
@@ -596,7 +662,23 @@ def _dump_target_comment(device, notes):
     return ("; ".join(notes) or f"{device} is in place") + "."
 
 
-def dump_target(name, vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boot=False):
+_DUMP_TARGET_ARGS = ("vg", "lv", "size", "fstype", "mountpoint", "mount_at_boot")
+
+
+def _keyed(ret, pillar_key):
+    """Errors that start with an argument name start with the pillar key instead
+    (``vg: ...`` → ``kdump:volume:vg: ...``), so the user knows what to change."""
+    if ret["result"] is False and pillar_key:
+        for arg in _DUMP_TARGET_ARGS:
+            if ret["comment"].startswith(f"{arg}: "):
+                ret["comment"] = f"{pillar_key}:{ret['comment']}"
+                break
+    return ret
+
+
+def dump_target(
+    name, vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boot=False, pillar_key=None
+):  # pylint: disable=too-many-arguments
     """
     Provide an LVM logical volume with a filesystem for dumps, like the classic kickstart's
     ``lvcreate --size 1000 --name crashlv rootvg; mkfs.ext3``, safely repeatable.
@@ -610,6 +692,8 @@ def dump_target(name, vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boo
     :param str mountpoint: where it is mounted (required with ``mount_at_boot``).
     :param bool mount_at_boot: True: fstab entry and mounted now (Salt's ``mount.mounted``);
         False (default): left unmounted, the kdump service mounts it when saving a dump.
+    :param str pillar_key: where these arguments come from in pillar (the formula passes
+        ``kdump:volume``): errors then name ``kdump:volume:vg`` instead of ``vg``.
 
     Grows the LV and its filesystem when smaller than asked, never shrinks, never formats a
     device that already has a filesystem, and fails before any change when the VG lacks space.
@@ -623,4 +707,5 @@ def dump_target(name, vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boo
             - size: 1000M
             - fstype: ext3
     """
-    return _run_state(_dump_target, name, vg, lv, size, fstype, mountpoint, mount_at_boot)
+    ret = _run_state(_dump_target, name, vg, lv, size, fstype, mountpoint, mount_at_boot)
+    return _keyed(ret, pillar_key)

@@ -29,22 +29,45 @@ UBUNTU_2410_LADDER = "2G-4G:320M,4G-32G:512M,32G-64G:1024M,64G-128G:2048M,128G-:
 RHEL_RANGES = "1G-4G:192M,4G-64G:256M,64G-:512M"
 RHEL10_RANGES = "2G-64G:256M,64G-:512M"
 
+#: The smallest reservation that captured a dump on a 1 GiB Debian 12 guest (kdump-tools,
+#: makedumpfile -c -d 31; 120M and below ran out of memory unpacking the capture initramfs:
+#: the e2e tier, /work/shared/testing.md). ``recommend`` falls back to it when a
+#: distribution default reserves nothing on this RAM.
+MIN_WORKING = "128M"
+
 # The default crashkernel per distribution: key = ``os`` grain, or ``os_family`` grain when
 # the ``os`` has no entry of its own. Each value is a version ladder of
 # (first version, value, origin); the highest first version <= the minion's version applies.
+# Where each row comes from:
 RECOMMENDATIONS = {
     "RedHat": [
+        # RHEL 5 Deployment Guide, "Configuring kdump": crashkernel=128M@16M on the kernel line.
         ((5,), "128M@16M", "kexec-tools, fixed offset"),
+        # RHEL 6 and 7 Kernel Crash Dump Guide, "Memory requirements": the installer writes
+        # crashkernel=auto; the kernel sizes it (auto_reservation below). RHEL 8.0-8.9 too.
         ((6,), "auto", "kexec-tools, crashkernel=auto"),
+        # RHEL 8.10 and 9: kexec-tools' kdump.conf(5)/kdumpctl get-default-crashkernel on x86_64
+        # ("crashkernel=auto" was removed from the kernel).
         ((8, 10), RHEL_RANGES, "kexec-tools default-crashkernel"),
+        # RHEL 10: kexec-tools' kdumpctl get-default-crashkernel on x86_64 (first range at 2G).
         ((10,), RHEL10_RANGES, "kexec-tools default-crashkernel"),
     ],
+    # Fedora 37+: the same kexec-tools default as RHEL 10.
     "Fedora": [((0,), RHEL10_RANGES, "kexec-tools default-crashkernel")],
-    "Debian": [((0,), "384M-:128M", "kdump-tools")],
+    "Debian": [
+        # kdump-tools 1:1.8.1 (Debian 12), /etc/default/grub.d/kdump-tools.cfg.
+        ((0,), "384M-:128M", "kdump-tools"),
+        # kdump-tools 1:1.10.7 (Debian 13), /etc/default/grub.d/kdump-tools.cfg.
+        ((13,), "512M-:192M", "kdump-tools"),
+    ],
     "Ubuntu": [
+        # Ubuntu's kdump-tools up to 24.04, /etc/default/grub.d/kdump-tools.cfg.
         ((0,), "512M-:192M", "kdump-tools"),
+        # Ubuntu's kdump-tools from 24.10 (Ubuntu Server docs, "Kernel crash dump").
         ((24, 10), UBUNTU_2410_LADDER, "kdump-tools"),
     ],
+    # SUSE ships no fixed value (YaST/kdumptool calibrate size it per host); this formula's own
+    # choice, above the 128M measured minimum.
     "Suse": [((0,), "192M", "SUSE fallback")],
 }
 
@@ -205,4 +228,16 @@ def recommend(os_name, os_family, osrelease):
     raise ValueError(
         f"{os_name} {osrelease} (os_family {os_family}): no default crashkernel known; "
         "set pillar kdump:crashkernel:value"
+    )
+
+
+def working(value, mem_bytes):
+    """``(value, note)``: ``value`` when it reserves memory on ``mem_bytes`` of RAM, else
+    :data:`MIN_WORKING` with a note saying why (RHEL's ``auto`` below 2 GiB, a range table
+    whose first range starts above this RAM: the kernel would reserve 0 bytes)."""
+    if resolve(value, mem_bytes) > 0:
+        return value, None
+    return MIN_WORKING, (
+        f"crashkernel={value} reserves nothing on {mem_bytes / (1 << 30):.1f} GiB of RAM; "
+        f"{MIN_WORKING} instead, the smallest reservation that captured a dump on a 1G guest"
     )

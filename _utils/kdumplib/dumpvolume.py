@@ -4,8 +4,6 @@ Pure logic for ``kdump.dump_target``: what the ``size`` argument means in bytes,
 whole LVM extents, and the device names LVM gives the volume. No Salt, no I/O.
 """
 
-import re
-
 from kdumplib import schema, sizes
 
 MIB = 1 << 20
@@ -15,15 +13,8 @@ AUTO_MARGIN_RATIO = 0.25
 #: ... but never less than this many bytes of headroom.
 AUTO_MARGIN_MIN = 64 * MIB
 FSTYPES = schema.VOLUME_FSTYPES
-# lvm(8): letters, digits and + _ . -, not starting with a hyphen.
-_LVM_NAME = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$")
-
-
-def check_lvm_name(what, name):
-    """Raise ValueError unless ``name`` is a valid VG/LV name (``what`` names the argument)."""
-    if not isinstance(name, str) or not _LVM_NAME.match(name) or name in (".", ".."):
-        raise ValueError(f"{what}: {name!r} is not an LVM name (letters, digits, + _ . -)")
-    return name
+#: One rule for VG/LV names, the pillar's and the state's: ``schema.check_lvm_name(what, name)``.
+check_lvm_name = schema.check_lvm_name
 
 
 def parse_size_spec(size):

@@ -72,7 +72,6 @@ SUSE_CONTINUE_ON_ERROR = {"reboot": "true", "shell": "false"}
 RHEL_TARGET_DIRECTIVES = tuple(schema.TARGET_FSTYPES) + ("nfs", "ssh", "raw")
 
 _SHELL_ASSIGN = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*?)\s*$")
-_SHELL_PLAIN = re.compile(r"^[A-Za-z0-9_./:@,+=%-]+$")
 
 
 def family(os_family):
@@ -152,11 +151,53 @@ def _shell_value(text):
         return text
 
 
-def _shell_line(name, value):
-    if value.isdigit():
-        return f"{name}={value}"
-    escaped = re.sub(r'(["\\$`])', r"\\\1", value)
-    return f'{name}="{escaped}"'
+# Characters that end a line for ``str.splitlines`` (our parser) or for the shell, and NUL,
+# which no shell variable can hold: a value with one of them cannot be written as one line.
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\x00")
+# Inside double quotes these keep a meaning for the shell (and ! for an interactive bash).
+_DOUBLE_QUOTE_SPECIAL = frozenset('$`"\\!')
+
+
+def _check_one_line(name, value):
+    bad = sorted(set(value) & _LINE_BREAKS)
+    if bad:
+        raise ValueError(f"{name}: {value!r} holds a line break or NUL ({bad[0]!r}): it cannot be written as one line")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{name}: {value!r} is not valid UTF-8 text ({exc.reason})") from None
+
+
+def shell_word(value):
+    """``value`` as one shell word that expands to exactly ``value``.
+
+    Digits stay bare; text without characters special inside double quotes is double-quoted
+    (as the distributions' own files write it); anything else is single-quoted, with each
+    ``'`` written as ``'\\''``: inside single quotes the shell expands nothing.
+    """
+    if value.isdigit() and value.isascii():
+        return value
+    if not set(value) & _DOUBLE_QUOTE_SPECIAL and "'" not in value:
+        return f'"{value}"'
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def shell_line(name, value):
+    """``NAME=<word>``: sourcing it sets ``NAME`` to exactly ``value``; parsing it back
+    (``parse``) reads exactly ``value``. ValueError for values no line can hold."""
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+        raise ValueError(f"{name!r} is not a shell variable name")
+    _check_one_line(name, value)
+    return f"{name}={shell_word(value)}"
+
+
+def _conf_line(key, value):
+    """``directive value`` for kdump.conf: kdumpctl reads one line and splits on blanks, so a
+    value is plain words (the schema's grammars) on one line without ``#``."""
+    _check_one_line(key, value)
+    if "#" in value:
+        raise ValueError(f"{key}: {value!r} holds #, which kdumpctl reads as a comment")
+    return f"{key} {value}"
 
 
 # --------------------------------------------------------------------------- desired entries
@@ -247,6 +288,9 @@ def _debian_slots(settings, existing_keys=()):
 
 
 def _suse_savedir(target):
+    # A device target is file://<path>: SUSE's kdump saves into a directory of the running
+    # system and mounts no device of its own, so kdump.validate_pillar accepts a device only
+    # as the managed volume mounted at boot at that path (else the dump would land below it).
     kind = target["type"]
     path = target["path"]
     if kind == "nfs":
@@ -356,8 +400,8 @@ def _same_value(slot, left, right):
 
 def _format_entry(fmt, key, value):
     if fmt == "kdump.conf":
-        return f"{key} {value}"
-    return _shell_line(key, value)
+        return _conf_line(key, value)
+    return shell_line(key, value)
 
 
 def _entries(fmt, text):

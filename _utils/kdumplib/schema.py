@@ -7,9 +7,11 @@ Pure code: no Salt, no I/O. System checks (does a device exist?) live in ``_modu
 """
 
 import copy
+import ipaddress
 import re
+import shlex
 
-from kdumplib import sizes
+from kdumplib import crashkernel, sizes
 
 TARGET_TYPES = ("local", "device", "nfs", "ssh", "raw")
 TARGET_FSTYPES = ("ext2", "ext3", "ext4", "xfs", "btrfs")
@@ -60,12 +62,72 @@ DEFAULT_VOLUME = {
 }
 
 _PERCENT_RAM = re.compile(r"^(\d+)%RAM$", re.IGNORECASE)
-_LVM_NAME = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$")
 _SYSCTL_KEY = re.compile(r"^[a-z0-9_]+(\.[A-Za-z0-9_-]+)+$")
+# The grammars below admit no whitespace, no quote, no shell metacharacter (; & | $ ` ( ) < > *
+# ? [ ] { } ! ~ # \ ' "), so a value that passes is one word wherever it is written.
+# A path: absolute, of these characters only, and no ``..`` component.
+_PATH = re.compile(r"^/[A-Za-z0-9_.+,@%:=/-]*$")
+# RFC 1123 host name label; a name is labels joined by dots, at most 253 characters.
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_IP_CHARS = re.compile(r"^[0-9A-Fa-f:.]+$")
+# POSIX-ish user name (useradd's default NAME_REGEX, plus upper case and dots), at most 32.
+_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+# Kernel module name as modprobe takes it (``-`` and ``_`` are the same to the kernel).
+_MODULE = re.compile(r"^[A-Za-z0-9_-]{1,55}$")
+# One token of a free-form argument string after shlex splitting.
+_ARG_TOKEN = re.compile(r"^[A-Za-z0-9_.+,@%:=/-]+$")
+# One word of a sysctl value (several words are separated by single spaces).
+_SYSCTL_WORD = re.compile(r"^[A-Za-z0-9_.+,@%:=/-]+$")
+# lvm(8): letters, digits and + _ . -, not starting with a hyphen, not . or .., and not the
+# prefixes and parts LVM reserves for its own volumes.
+_LVM_NAME = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$")
+_LVM_RESERVED_PREFIXES = ("snapshot", "pvmove")
+_LVM_RESERVED_PARTS = ("_cdata", "_cmeta", "_corig", "_mlog", "_mimage", "_pmspare", "_rimage",
+                       "_rmeta", "_tdata", "_tmeta", "_vorigin")
+# Debian package names (Debian Policy 5.6.1) and RPM names: letters, digits, + - . _; an
+# optional ``:arch`` qualifier (Debian multiarch).
+_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._-]*(?::[a-z0-9-]+)?$")
+# A systemd unit or SysV service name: letters, digits and : _ . @ - (systemd.unit(5)).
+_SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.@-]{0,254}$")
+#: The ``kdump:lookup`` keys map.jinja merges (salt/kdump/defaults.yaml, osfamily/*.yaml).
+LOOKUP_KEYS = (
+    "pkgs", "lvm_pkgs", "service", "config_file", "sysctl_file", "sysctl_saved_file", "fstab_file",
+    "service_starts_unreserved", "service_sets_panic_on_oops",
+)
 
 
 def _fail(key, reason):
     raise ValueError(f"{key}: {reason}")
+
+
+class Report:
+    """Every error of one validation run, in pillar order; ``check`` records instead of raising.
+
+    A validation reports all mistakes at once (one line each, starting with its key path),
+    so one run of the formula shows the user everything to fix.
+    """
+
+    def __init__(self):
+        self.errors = []
+
+    def check(self, func, *args, fallback=None):
+        """``func(*args)``; on ValueError record its lines and return ``fallback``."""
+        try:
+            return func(*args)
+        except ValueError as exc:
+            self.errors.extend(str(exc).splitlines() or [repr(exc)])
+            return fallback
+
+    def add(self, key, reason):
+        self.errors.append(f"{key}: {reason}")
+
+    def has(self, key):
+        """True when an error was recorded for ``key`` or a key below it."""
+        return any(error.startswith(key + ":") for error in self.errors)
+
+    def raise_if_any(self):
+        if self.errors:
+            raise ValueError("\n".join(self.errors))
 
 
 def _mapping(value, key):
@@ -76,18 +138,16 @@ def _mapping(value, key):
     return value
 
 
-def _no_unknown(data, allowed, key):
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        _fail(f"{key}:{unknown[0]}", f"unknown key (known keys: {', '.join(sorted(allowed))})")
-
-
-def _merge(defaults, data, key):
-    data = _mapping(data, key)
-    _no_unknown(data, defaults, key)
+def _merge(defaults, data, key, report):
+    """``defaults`` updated with the known keys of ``data``; unknown keys are recorded."""
+    data = report.check(_mapping, data, key, fallback={})
+    allowed = sorted(defaults)
+    for name in sorted(set(data) - set(defaults), key=str):
+        report.add(f"{key}:{name}", f"unknown key (known keys: {', '.join(allowed)})")
     merged = copy.deepcopy(defaults)
     for name, value in data.items():
-        merged[name] = value
+        if name in defaults:
+            merged[name] = value
     return merged
 
 
@@ -119,10 +179,116 @@ def _text(value, key):
     return value.strip()
 
 
+def check_path(value, key):
+    """An absolute path of plain characters (no whitespace, quotes, shell metacharacters,
+    newlines) and no ``..`` component; returned unchanged."""
+    if not isinstance(value, str) or not value.startswith("/"):
+        _fail(key, f"{value!r} is not an absolute path")
+    if not _PATH.match(value):
+        _fail(key, f"{value!r}: a path may hold only letters, digits and _ . + , @ % : = / -")
+    if ".." in value.split("/"):
+        _fail(key, f"{value!r}: a path must not contain a .. component")
+    return value
+
+
 def _absolute(value, key):
     value = _optional_text(value, key)
-    if value is not None and not value.startswith("/"):
-        _fail(key, f"{value!r} is not an absolute path")
+    return None if value is None else check_path(value, key)
+
+
+def check_host(value, key):
+    """An RFC 1123 host name or an IPv4/IPv6 address."""
+    if not isinstance(value, str) or not value:
+        _fail(key, f"{value!r} is not a host name or IP address")
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        # An IPv6 scope (``fe80::1%eth0``) may hold any character: addresses are hex, : and . only.
+        if not _IP_CHARS.match(value):
+            _fail(key, f"{value!r}: an IP address here is digits, hex, : and . (no %scope)")
+        return value
+    labels = value[:-1].split(".") if value.endswith(".") else value.split(".")
+    if len(value) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        _fail(key, f"{value!r} is not a host name (RFC 1123) or IP address")
+    return value
+
+
+def check_nfs_export(value, key):
+    """``server:/export`` with a host name, an IPv4 address or ``[IPv6]``, and a path."""
+    if not isinstance(value, str) or ":/" not in value:
+        _fail(key, f"{value!r} is not server:/export")
+    if value.startswith("["):
+        server, sep, export = value[1:].partition("]:")
+        if not sep:
+            _fail(key, f"{value!r} is not server:/export")
+        try:
+            ipaddress.IPv6Address(server)
+        except ValueError:
+            _fail(key, f"{value!r}: {server!r} in [...] is not an IPv6 address")
+        check_host(server, key)
+    else:
+        server, _, export = value.partition(":")
+        check_host(server, key)
+    check_path(export, key)
+    return value
+
+
+def check_user(value, key):
+    if not isinstance(value, str) or not _USER.match(value):
+        _fail(key, f"{value!r} is not a user name (a letter or _, then letters, digits, _ . -; at most 32)")
+    return value
+
+
+def check_lvm_name(key, name):
+    """A volume group or logical volume name LVM accepts (one rule for the pillar and the state)."""
+    if not isinstance(name, str) or not _LVM_NAME.match(name) or name in (".", ".."):
+        _fail(key, f"{name!r} is not an LVM name (letters, digits, + _ . -; not starting with -)")
+    if name.startswith(_LVM_RESERVED_PREFIXES) or any(part in name for part in _LVM_RESERVED_PARTS):
+        _fail(key, f"{name!r} is not an LVM name: LVM reserves it for its own volumes")
+    return name
+
+
+def check_args(value, key):
+    """A free-form argument string split like a shell would, each token of plain characters;
+    returns the tokens joined by single spaces (the same words wherever it is written)."""
+    text = _text(value, key)
+    try:
+        tokens = shlex.split(text)
+    except ValueError as exc:
+        _fail(key, f"{text!r} cannot be split into arguments: {exc}")
+    for token in tokens:
+        if not _ARG_TOKEN.match(token):
+            _fail(key, f"{token!r} in {text!r} is not a plain argument (letters, digits and _ . + , @ % : = / -)")
+    return " ".join(tokens)
+
+
+def _optional_args(value, key):
+    return check_args(value, key) or None
+
+
+def check_crashkernel(value, key):
+    """``auto`` or a value the kernel's ``crashkernel=`` parser takes (kdumplib.crashkernel)."""
+    if not isinstance(value, str) or not value.strip():
+        _fail(key, f"{value!r} is not a crashkernel= value")
+    try:
+        crashkernel.parse(value.strip())
+    except ValueError as exc:
+        _fail(key, f"{value!r} is not a crashkernel= value: {exc}")
+    return value.strip()
+
+
+def check_sysctl(name, value, key):
+    """A sysctl key like ``kernel.panic`` and an int, a string of plain words, or null."""
+    if not isinstance(name, str) or not _SYSCTL_KEY.match(name):
+        _fail(key, "is not a sysctl name like kernel.panic")
+    if value is None or isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        _fail(key, f"{value!r} is not a number, a string or null (leave it alone)")
+    if not all(_SYSCTL_WORD.match(word) for word in value.split(" ")):
+        _fail(key, f"{value!r} is not a sysctl value (words of letters, digits and _ . + , @ % : = / -, single spaces)")
     return value
 
 
@@ -160,32 +326,49 @@ def normalize_dump_level(value, key="dump_level"):
     return levels[0] if len(levels) == 1 else levels
 
 
-def _target(data, key):
-    target = _merge(DEFAULT_SETTINGS["target"], data, key)
-    kind = _choice(target["type"], TARGET_TYPES, f"{key}:type")
+_DEVICE_UUID = re.compile(r"^UUID=[A-Fa-f0-9-]+$")
+_DEVICE_LABEL = re.compile(r"^LABEL=[A-Za-z0-9_.+,@%:=-]+$")
+
+
+def check_device(value, key):
+    """``/dev/...`` (a path), ``UUID=<hex and ->`` or ``LABEL=<plain characters>``."""
+    if isinstance(value, str) and value.startswith("/dev/"):
+        return check_path(value, key)
+    if isinstance(value, str) and (_DEVICE_UUID.match(value) or _DEVICE_LABEL.match(value)):
+        return value
+    _fail(key, f"{value!r} is not /dev/..., UUID=... or LABEL=... (plain characters)")
+
+
+def _target(data, key, report):
+    target = _merge(DEFAULT_SETTINGS["target"], data, key, report)
+    kind = report.check(_choice, target["type"], TARGET_TYPES, f"{key}:type")
     for name in ("device", "host", "user"):
-        target[name] = _optional_text(target[name], f"{key}:{name}")
-    target["sshkey"] = _absolute(target["sshkey"], f"{key}:sshkey")
-    target["path"] = _absolute(target["path"], f"{key}:path")
-    if target["path"] is None:
-        _fail(f"{key}:path", "must not be empty")
+        target[name] = report.check(_optional_text, target[name], f"{key}:{name}")
+    target["sshkey"] = report.check(_absolute, target["sshkey"], f"{key}:sshkey")
+    path = report.check(_absolute, target["path"], f"{key}:path", fallback=False)
+    if path is None:
+        report.add(f"{key}:path", "must not be empty")
+    target["path"] = path or None
     if target["fstype"] is not None:
-        _choice(target["fstype"], TARGET_FSTYPES, f"{key}:fstype")
-    device = target["device"]
-    if device is not None and not (
-        device.startswith("/dev/") or device.startswith("UUID=") or device.startswith("LABEL=")
-    ):
-        _fail(f"{key}:device", f"{device!r} is not /dev/..., UUID=... or LABEL=...")
-    if kind in ("device", "raw") and device is None:
-        _fail(f"{key}:device", f"required when type is {kind}")
-    if kind == "device" and target["fstype"] is None:
-        _fail(f"{key}:fstype", "required when type is device")
-    if kind in ("nfs", "ssh") and target["host"] is None:
-        _fail(f"{key}:host", f"required when type is {kind}")
-    if kind == "nfs" and ":/" not in target["host"]:
-        _fail(f"{key}:host", f"{target['host']!r} is not server:/export")
-    if kind == "ssh" and target["user"] is None:
-        _fail(f"{key}:user", "required when type is ssh")
+        report.check(_choice, target["fstype"], TARGET_FSTYPES, f"{key}:fstype")
+    if target["device"] is not None:
+        target["device"] = report.check(check_device, target["device"], f"{key}:device")
+    if target["user"] is not None:
+        target["user"] = report.check(check_user, target["user"], f"{key}:user")
+    if target["host"] is not None and kind in ("nfs", "ssh"):
+        check = check_nfs_export if kind == "nfs" else check_host
+        target["host"] = report.check(check, target["host"], f"{key}:host")
+    if report.has(f"{key}:type"):
+        return target
+    required = {
+        "device": kind in ("device", "raw"),
+        "fstype": kind == "device",
+        "host": kind in ("nfs", "ssh"),
+        "user": kind == "ssh",
+    }
+    for name, needed in required.items():
+        if needed and target[name] is None and not report.has(f"{key}:{name}"):
+            report.add(f"{key}:{name}", f"required when type is {kind}")
     unused = {
         "device": kind not in ("device", "raw"),
         "fstype": kind != "device",
@@ -195,51 +378,71 @@ def _target(data, key):
     }
     for name, not_used in unused.items():
         if not_used and target[name] is not None:
-            _fail(f"{key}:{name}", f"does not apply to a {kind} target")
+            report.add(f"{key}:{name}", f"does not apply to a {kind} target")
     return target
 
 
-def _collector(data, key):
-    collector = _merge(DEFAULT_SETTINGS["collector"], data, key)
-    collector["dump_level"] = normalize_dump_level(collector["dump_level"], f"{key}:dump_level")
-    _choice(collector["compression"], COMPRESSIONS, f"{key}:compression")
-    collector["extra_args"] = _text(collector["extra_args"], f"{key}:extra_args")
+def _collector(data, key, report):
+    collector = _merge(DEFAULT_SETTINGS["collector"], data, key, report)
+    collector["dump_level"] = report.check(
+        normalize_dump_level, collector["dump_level"], f"{key}:dump_level", fallback=DEFAULT_SETTINGS["collector"]["dump_level"]
+    )
+    report.check(_choice, collector["compression"], COMPRESSIONS, f"{key}:compression")
+    extra = report.check(check_args, collector["extra_args"], f"{key}:extra_args", fallback="")
     for flag in ("-d", "-c", "-l", "-p", "-z"):
-        if flag in collector["extra_args"].split():
-            _fail(f"{key}:extra_args", f"{flag} is set by dump_level/compression, not extra_args")
+        if flag in extra.split():
+            report.add(f"{key}:extra_args", f"{flag} is set by dump_level/compression, not extra_args")
+    collector["extra_args"] = extra
     return collector
 
 
-def _initrd(data, key):
-    initrd = _merge(DEFAULT_SETTINGS["initrd"], data, key)
-    initrd["extra_args"] = _text(initrd["extra_args"], f"{key}:extra_args")
-    modules = initrd["extra_modules"]
+def _module_names(modules, key):
     if modules is None:
-        modules = []
+        return []
     if isinstance(modules, str):
         modules = modules.split()
-    if not isinstance(modules, list) or not all(
-        isinstance(name, str) and name and not any(c.isspace() for c in name) for name in modules
-    ):
-        _fail(f"{key}:extra_modules", f"expected a list of module names, got {modules!r}")
-    initrd["extra_modules"] = list(modules)
+    if not isinstance(modules, list) or not all(isinstance(name, str) for name in modules):
+        _fail(key, f"expected a list of module names, got {modules!r}")
+    for name in modules:
+        if not _MODULE.match(name):
+            _fail(key, f"{name!r} is not a kernel module name (letters, digits, _ and -; expected a list of module names)")
+    return list(modules)
+
+
+def _initrd(data, key, report):
+    initrd = _merge(DEFAULT_SETTINGS["initrd"], data, key, report)
+    initrd["extra_args"] = report.check(check_args, initrd["extra_args"], f"{key}:extra_args", fallback="")
+    initrd["extra_modules"] = report.check(
+        _module_names, initrd["extra_modules"], f"{key}:extra_modules", fallback=[]
+    )
     return initrd
 
 
-def validate_settings(data, key="kdump:settings"):
-    """Check the neutral settings and return them with every default filled in."""
-    settings = _merge(DEFAULT_SETTINGS, data, key)
-    settings["target"] = _target(settings["target"], f"{key}:target")
-    settings["collector"] = _collector(settings["collector"], f"{key}:collector")
-    _choice(settings["failure_action"], FAILURE_ACTIONS, f"{key}:failure_action")
-    settings["initrd"] = _initrd(settings["initrd"], f"{key}:initrd")
-    hooks = _merge(DEFAULT_SETTINGS["hooks"], settings["hooks"], f"{key}:hooks")
+def check_settings(data, key, report):
+    """The neutral settings normalized as far as they are valid; errors go to ``report``."""
+    settings = _merge(DEFAULT_SETTINGS, data, key, report)
+    settings["target"] = _target(settings["target"], f"{key}:target", report)
+    settings["collector"] = _collector(settings["collector"], f"{key}:collector", report)
+    report.check(_choice, settings["failure_action"], FAILURE_ACTIONS, f"{key}:failure_action")
+    settings["initrd"] = _initrd(settings["initrd"], f"{key}:initrd", report)
+    hooks = _merge(DEFAULT_SETTINGS["hooks"], settings["hooks"], f"{key}:hooks", report)
     for name in ("pre", "post"):
-        hooks[name] = _absolute(hooks[name], f"{key}:hooks:{name}")
+        hooks[name] = report.check(_absolute, hooks[name], f"{key}:hooks:{name}")
     settings["hooks"] = hooks
-    settings["capture_cmdline_append"] = _optional_text(
-        settings["capture_cmdline_append"], f"{key}:capture_cmdline_append"
+    settings["capture_cmdline_append"] = report.check(
+        _optional_args, settings["capture_cmdline_append"], f"{key}:capture_cmdline_append"
     )
+    return settings
+
+
+def validate_settings(data, key="kdump:settings"):
+    """Check the neutral settings and return them with every default filled in.
+
+    ValueError lists every error, one line each, starting with its key path.
+    """
+    report = Report()
+    settings = check_settings(data, key, report)
+    report.raise_if_any()
     return settings
 
 
@@ -267,58 +470,97 @@ def validate_volume_size(value, key="kdump:volume:size"):
     return sizes.format_size(num_bytes)
 
 
-def _volume(data, key):
+def _volume(data, key, report):
     if data is None:
         return None
-    volume = _merge(DEFAULT_VOLUME, data, key)
+    volume = _merge(DEFAULT_VOLUME, data, key, report)
     for name in ("vg", "lv"):
-        value = volume[name]
-        if not isinstance(value, str) or not _LVM_NAME.match(value):
-            _fail(f"{key}:{name}", f"{value!r} is not an LVM name")
-    volume["size"] = validate_volume_size(volume["size"], f"{key}:size")
-    _choice(volume["fstype"], VOLUME_FSTYPES, f"{key}:fstype")
-    volume["mountpoint"] = _absolute(volume["mountpoint"], f"{key}:mountpoint")
-    volume["mount_at_boot"] = _bool(volume["mount_at_boot"], f"{key}:mount_at_boot")
-    if volume["mount_at_boot"] and volume["mountpoint"] is None:
-        _fail(f"{key}:mountpoint", "required when mount_at_boot is true")
+        volume[name] = report.check(check_lvm_name, f"{key}:{name}", volume[name])
+    volume["size"] = report.check(validate_volume_size, volume["size"], f"{key}:size")
+    report.check(_choice, volume["fstype"], VOLUME_FSTYPES, f"{key}:fstype")
+    volume["mountpoint"] = report.check(_absolute, volume["mountpoint"], f"{key}:mountpoint")
+    volume["mount_at_boot"] = report.check(_bool, volume["mount_at_boot"], f"{key}:mount_at_boot", fallback=False)
+    if volume["mount_at_boot"] and volume["mountpoint"] is None and not report.has(f"{key}:mountpoint"):
+        report.add(f"{key}:mountpoint", "required when mount_at_boot is true")
     return volume
 
 
 def volume_devices(volume):
     """The device names under which the managed LV appears: ``/dev/vg/lv``, ``/dev/mapper/vg-lv``."""
-    if not volume:
+    if not volume or not isinstance(volume.get("vg"), str) or not isinstance(volume.get("lv"), str):
         return []
     mapper = "{}-{}".format(volume["vg"].replace("-", "--"), volume["lv"].replace("-", "--"))
     return [f"/dev/{volume['vg']}/{volume['lv']}", f"/dev/mapper/{mapper}"]
 
 
-def validate_pillar(data, key="kdump"):
-    """Check the whole ``kdump:`` pillar; return it normalized with defaults filled in."""
-    pillar = _merge(DEFAULT_PILLAR, data, key)
-    pillar["lookup"] = dict(_mapping(pillar["lookup"], f"{key}:lookup"))
-    pillar["enabled"] = _bool(pillar["enabled"], f"{key}:enabled")
-    crashkernel = _merge(DEFAULT_PILLAR["crashkernel"], pillar["crashkernel"], f"{key}:crashkernel")
-    value = crashkernel["value"]
-    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
-        _fail(f"{key}:crashkernel:value", f"{value!r} is not a crashkernel= value")
-    crashkernel["value"] = value.strip()
-    _choice(crashkernel["require_reboot"], REQUIRE_REBOOT, f"{key}:crashkernel:require_reboot")
-    _bool(crashkernel["default_entry_only"], f"{key}:crashkernel:default_entry_only")
-    pillar["crashkernel"] = crashkernel
-    pillar["settings"] = validate_settings(pillar["settings"], f"{key}:settings")
-    pillar["volume"] = _volume(pillar["volume"], f"{key}:volume")
-    pillar["space_check"] = _bool(pillar["space_check"], f"{key}:space_check")
-    retention = _merge(DEFAULT_PILLAR["retention"], pillar["retention"], f"{key}:retention")
-    keep = retention["keep"]
-    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
-        _fail(f"{key}:retention:keep", f"{keep!r} is not a count of at least 1 (or null: keep all)")
+def _lookup_value(name, value, key):
+    if name in ("service_starts_unreserved", "service_sets_panic_on_oops"):
+        return _bool(value, key)
+    if name in ("pkgs", "lvm_pkgs"):
+        if not isinstance(value, list) or (name == "pkgs" and not value):
+            _fail(key, f"expected a non-empty list of package names, got {value!r}")
+        for package in value:
+            if not isinstance(package, str) or not _PACKAGE.match(package):
+                _fail(key, f"{package!r} is not a package name (Debian/RPM: letters, digits, + . _ -)")
+        return list(value)
+    if name == "service":
+        if not isinstance(value, str) or not _SERVICE.match(value):
+            _fail(key, f"{value!r} is not a service name (letters, digits and : _ . @ -)")
+        return value
+    return check_path(value, key)
+
+
+def _lookup(data, key, report):
+    lookup = report.check(_mapping, data, key, fallback={})
+    checked = {}
+    for name, value in lookup.items():
+        if name not in LOOKUP_KEYS:
+            report.add(f"{key}:{name}", f"unknown key (known keys: {', '.join(sorted(LOOKUP_KEYS))})")
+            continue
+        checked[name] = report.check(_lookup_value, name, value, f"{key}:{name}")
+    return checked
+
+
+def _keep(value, key):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        _fail(key, f"{value!r} is not a count of at least 1 (or null: keep all)")
+    return value
+
+
+def check_pillar(data, key="kdump"):
+    """``(pillar, report)``: the pillar normalized as far as it is valid, and every error.
+
+    The execution module adds its system checks to the same report, so the user sees one
+    list of everything to fix.
+    """
+    report = Report()
+    pillar = _merge(DEFAULT_PILLAR, data, key, report)
+    pillar["lookup"] = _lookup(pillar["lookup"], f"{key}:lookup", report)
+    pillar["enabled"] = report.check(_bool, pillar["enabled"], f"{key}:enabled", fallback=True)
+    crash = _merge(DEFAULT_PILLAR["crashkernel"], pillar["crashkernel"], f"{key}:crashkernel", report)
+    crash["value"] = report.check(check_crashkernel, crash["value"], f"{key}:crashkernel:value")
+    report.check(_choice, crash["require_reboot"], REQUIRE_REBOOT, f"{key}:crashkernel:require_reboot")
+    report.check(_bool, crash["default_entry_only"], f"{key}:crashkernel:default_entry_only")
+    pillar["crashkernel"] = crash
+    pillar["settings"] = check_settings(pillar["settings"], f"{key}:settings", report)
+    pillar["volume"] = _volume(pillar["volume"], f"{key}:volume", report)
+    pillar["space_check"] = report.check(_bool, pillar["space_check"], f"{key}:space_check", fallback=True)
+    retention = _merge(DEFAULT_PILLAR["retention"], pillar["retention"], f"{key}:retention", report)
+    retention["keep"] = report.check(_keep, retention["keep"], f"{key}:retention:keep")
     pillar["retention"] = retention
-    sysctl = dict(_mapping(pillar["sysctl"], f"{key}:sysctl"))
+    sysctl = dict(report.check(_mapping, pillar["sysctl"], f"{key}:sysctl", fallback={}))
     for name, setting in sysctl.items():
-        if not isinstance(name, str) or not _SYSCTL_KEY.match(name):
-            _fail(f"{key}:sysctl:{name}", "is not a sysctl name like kernel.panic")
-        if setting is not None and (isinstance(setting, bool) or not isinstance(setting, (int, str))):
-            _fail(f"{key}:sysctl:{name}", f"{setting!r} is not a number, a string or null (leave it alone)")
+        report.check(check_sysctl, name, setting, f"{key}:sysctl:{name}")
     pillar["sysctl"] = sysctl
-    pillar["purge_target"] = _bool(pillar["purge_target"], f"{key}:purge_target")
+    pillar["purge_target"] = report.check(_bool, pillar["purge_target"], f"{key}:purge_target", fallback=False)
+    return pillar, report
+
+
+def validate_pillar(data, key="kdump"):
+    """Check the whole ``kdump:`` pillar; return it normalized with defaults filled in.
+
+    ValueError lists every error, one line each, starting with its key path.
+    """
+    pillar, report = check_pillar(data, key)
+    report.raise_if_any()
     return pillar

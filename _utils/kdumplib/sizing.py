@@ -15,6 +15,11 @@ Red Hat's guidance that a ``-d 31`` dump is usually under 10 % of RAM (Red Hat, 
 the kdump size" / kdump FAQ) and with what we measured: a 1 GiB Debian guest gave 24-45 MB
 dumps with ``-c -d 31`` (docs/testing notes). Kernel data is never excludable.
 
+A third number, ``floor_bytes``, is a lower bound for refusing a fixed-size dump volume
+before makedumpfile is installed (``kdump.validate_pillar`` on a host's first run): a volume
+smaller than the floor surely cannot hold a dump, whatever the machine's memory holds. See
+``FLOOR_*`` below for each assumption and where it comes from.
+
 Pure code: no Salt, no I/O.
 """
 
@@ -38,6 +43,26 @@ PAGE_CLASS_SHARES = {
     "FREE": 0.30,
     "KERN_DATA": 0.10,
 }
+
+# --- the floor: what a dump takes at least (used to refuse, so every choice errs low) ---------
+#: Kernel data no dump level excludes includes ``mem_map``: one ``struct page`` per page frame,
+#: 64 bytes per 4 KiB page on x86_64 (include/linux/mm_types.h; ``pahole`` shows 64 bytes),
+#: i.e. 1/64 of RAM. Measured: the 1 GiB e2e guest's ``-d 31`` dump kept 39.5 MiB of pages
+#: (3.9 % of RAM), above this floor.
+FLOOR_KERNEL_DATA_RATIO = 64 / 4096
+#: Zero-filled pages, the only ones level 1 drops, are assumed at most this share of RAM:
+#: free pages hold the old data of freed memory, not zeros. ``makedumpfile --mem-usage`` on a
+#: 4 GiB machine (the sample in tests/unit/test_sizing.py) counted 2.4 % zero pages next to
+#: 84 % free pages; 10 % leaves four times that margin. So levels 0 and 1 keep nearly all RAM.
+FLOOR_ZERO_PAGES_MAX_RATIO = 0.10
+#: Compression is assumed to shrink the pages a dump keeps to no less than half. Measured on
+#: the 1 GiB e2e guest: ``-c -d 31`` dumps of 24-45 MB for 39.5 MiB of kept pages (ratio
+#: 0.58-1.09). Without compression (``none``, ELF) the pages are written as they are.
+FLOOR_COMPRESSED_RATIO = 0.5
+#: Page classes that a busy machine can fill with (almost) all its RAM: a level dropping any of
+#: them can shrink the dump to the kernel data alone.
+_UNBOUNDED_CLASSES = {"NON_PRI_CACHE", "PRI_CACHE", "USER", "FREE"}
+
 
 def excluded_classes(dump_level):
     """The page classes a single dump level (0-31) excludes."""
@@ -64,6 +89,30 @@ def ratio_for_level(dump_level):
 def estimate_by_ratio(mem_bytes, dump_level):
     """RAM × ratio, in whole bytes."""
     return int(math.ceil(mem_bytes * ratio_for_level(dump_level)))
+
+
+def floor_ratio(dump_level, compression="zlib"):
+    """The smallest fraction of RAM a dump at ``dump_level`` can take (see ``FLOOR_*``).
+
+    For a retry list the smallest over its levels: the last, most filtering try may succeed.
+    """
+    levels = dump_level if isinstance(dump_level, list) else [dump_level]
+    kept = []
+    for level in levels:
+        excluded = excluded_classes(level)
+        if excluded & _UNBOUNDED_CLASSES:
+            kept.append(FLOOR_KERNEL_DATA_RATIO)
+        elif "ZERO" in excluded:
+            kept.append(1 - FLOOR_ZERO_PAGES_MAX_RATIO)
+        else:
+            kept.append(1.0)
+    factor = 1.0 if compression in (None, "none") else FLOOR_COMPRESSED_RATIO
+    return min(kept) * factor
+
+
+def floor_bytes(mem_bytes, dump_level, compression="zlib"):
+    """RAM × ``floor_ratio``, rounded down: a fixed volume smaller than this cannot hold a dump."""
+    return int(mem_bytes * floor_ratio(dump_level, compression))
 
 
 def parse_mem_usage(text):

@@ -1,6 +1,9 @@
-{#- The kdump service (map: service) enabled at boot, then kdump.ready: the crash kernel
-    is loaded, or the result says a reboot is pending. With pillar kdump:enabled false the
-    service is stopped and disabled instead. #}
+{#- The kdump service (map: service) enabled at boot and running, then kdump.ready: the crash
+    kernel is loaded, or the result says a reboot is pending. Where the service cannot start
+    before the reservation exists (map: service_starts_unreserved false: RedHat's kdumpctl,
+    Suse's load.sh) it is started only once memory is reserved, i.e. after the reboot (it
+    starts at boot then). With pillar kdump:enabled false the service is stopped and disabled
+    instead. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import kdump with context %}
 
@@ -10,6 +13,7 @@ include:
   - .config
   - .crashkernel
   - .target
+  - .sysctl
 
 {%- if kdump.enabled %}
 
@@ -21,13 +25,33 @@ kdump-service:
       - pkg: kdump-package
       - kdump: kdump-config
 
+kdump-service-running:
+  service.running:
+    - name: {{ kdump.service | json }}
+{%-   if not kdump.service_starts_unreserved %}
+    # Started once crash-kernel memory is reserved (after the reboot).
+    - onlyif:
+      - fun: crashkernel.get
+        get_return: reserved_bytes
+{%-   endif %}
+    - require:
+      - kdump: kdump-validated
+      - service: kdump-service
+      - kdump: kdump-config
+      - crashkernel: kdump-crashkernel
+{%-   if kdump.sysctl | dictsort | selectattr(1, 'ne', none) | list and kdump.service_sets_panic_on_oops %}
+      - file: kdump-sysctl-after-service
+{%-   endif %}
+
 kdump-ready:
   kdump.ready:
     - name: {{ kdump.service | json }}
     - require_reboot: {{ kdump.crashkernel.require_reboot | json }}
+    - service_starts_unreserved: {{ kdump.service_starts_unreserved | json }}
     - require:
       - kdump: kdump-validated
       - service: kdump-service
+      - service: kdump-service-running
       - crashkernel: kdump-crashkernel
       - kdump: kdump-config
 {%-   if kdump.space_check and kdump.dump_dir %}

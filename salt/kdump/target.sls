@@ -4,6 +4,7 @@
 
 include:
   - .validate
+  - .package
   - .config
 
 {%- if kdump.volume %}
@@ -17,8 +18,12 @@ kdump-dump-target:
     - fstype: {{ kdump.volume.fstype | json }}
     - mountpoint: {{ kdump.volume.mountpoint | json }}
     - mount_at_boot: {{ kdump.volume.mount_at_boot | json }}
+    # Errors name the pillar key (kdump:volume:vg), not only the argument.
+    - pillar_key: kdump:volume
     - require:
       - kdump: kdump-validated
+      # The LVM tools come with the packages (map: lvm_pkgs).
+      - pkg: kdump-package
 {%- endif %}
 
 {%- if kdump.space_check and kdump.dump_dir %}

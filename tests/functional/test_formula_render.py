@@ -47,6 +47,9 @@ def family_opts(salt_factories, tmp_path_factory):
     """Minion opts per os_family (static grains), all reading the formula from the repo."""
     opts = {}
     for family in ("RedHat", "Debian", "Suse", "Windows"):
+        root = tmp_path_factory.mktemp(f"root-{family}")
+        (root / "proc").mkdir()
+        (root / "proc/meminfo").write_text("MemTotal:        2017196 kB\n")
         factory = salt_factories.salt_minion_daemon(
             f"kdump-render-{family.lower()}",
             overrides={
@@ -56,7 +59,7 @@ def family_opts(salt_factories, tmp_path_factory):
                 "states_dirs": [str(REPO / "_states")],
                 "utils_dirs": [str(REPO / "_utils")],
                 "grains": {"os_family": family},
-                "kdump_root": str(tmp_path_factory.mktemp(f"root-{family}")),
+                "kdump_root": str(root),
             },
         )
         opts[family] = factory.config.copy()
@@ -108,43 +111,67 @@ def assert_validated_first(states, pillar_kdump):
         assert VALIDATED in requisites(states[state_id][2]), state_id
 
 
+FAMILY_SERVICE = {
+    # family: (service starts before the reboot, service writes kernel.panic_on_oops=1)
+    "RedHat": (False, False),
+    "Debian": (True, True),
+    "Suse": (False, True),
+}
+
+
 @pytest.mark.parametrize("family", ["RedHat", "Debian", "Suse"])
-def test_example_pillar_renders_the_seed_for_each_family(render, family, family_opts):
+def test_example_pillar_renders_for_each_family(render, family, family_opts):
+    """pillar.example as it is, on every family: the same states, the family's names."""
     pillar = load_pillar("example.sls")
     states = render(family, "kdump", pillar)
     facts = FAMILY_FACTS[family]
     root = family_opts[family]["kdump_root"]
+    starts_unreserved, sets_panic_on_oops = FAMILY_SERVICE[family]
 
     assert_validated_first(states, pillar["kdump"])
     assert set(states) == {
         "kdump-validated",
         "kdump-package",
         "kdump-dump-target",
+        "kdump-space-checked",
         "kdump-crashkernel",
         "kdump-config",
+        "kdump-sysctl-saved",
         "kdump-sysctl-kernel.panic",
         "kdump-sysctl-kernel.panic_on_oops",
         "kdump-service",
+        "kdump-service-running",
         "kdump-ready",
-    }
+        "kdump-retention",
+    } | ({"kdump-sysctl-after-service"} if sets_panic_on_oops else set())
 
-    assert states["kdump-package"][:2] == ("pkg", "installed")
-    assert states["kdump-package"][2]["pkgs"] == facts["pkgs"]
+    # A volume is managed: the LVM tools come with the packages, and the modules are reloaded
+    # so that Salt's lvm module is there for the dump target.
+    module, function, args = states["kdump-package"]
+    assert (module, function) == ("pkg", "installed")
+    assert args["pkgs"] == facts["pkgs"] + ["lvm2"]
+    assert args["reload_modules"] is True
 
     module, function, args = states["kdump-dump-target"]
     assert (module, function) == ("kdump", "dump_target")
     assert {key: args[key] for key in ("vg", "lv", "size", "fstype", "mountpoint")} == {
         "vg": "rootvg",
         "lv": "crashlv",
-        "size": "1000M",
-        "fstype": "ext3",
+        "size": "auto",
+        "fstype": "ext4",
         "mountpoint": "/var/crash",
     }
-    assert args["mount_at_boot"] is False
+    assert args["mount_at_boot"] is True
+    assert args["pillar_key"] == "kdump:volume"
+    assert ("pkg", "kdump-package") in requisites(args)
+
+    module, function, args = states["kdump-space-checked"]
+    assert (module, function, args["path"]) == ("kdump", "space_checked", "/var/crash")
+    assert ("kdump", "kdump-dump-target") in requisites(args)
 
     module, function, args = states["kdump-crashkernel"]
     assert (module, function) == ("crashkernel", "configured")
-    assert args["name"] == "128M@16M"
+    assert args["name"] == "auto"
     assert args["require_reboot"] == "warn"
     assert args["default_entry_only"] is False
     assert ("pkg", "kdump-package") in requisites(args)
@@ -153,10 +180,8 @@ def test_example_pillar_renders_the_seed_for_each_family(render, family, family_
     assert (module, function) == ("kdump", "configured")
     assert args["name"] == facts["config_file"]
     settings = args["settings"]
-    assert settings["target"]["type"] == "device"
-    assert settings["target"]["device"] == "/dev/mapper/rootvg-crashlv"
-    assert settings["target"]["fstype"] == "ext3"
-    assert settings["collector"] == {"dump_level": 20, "compression": "zlib", "extra_args": ""}
+    assert settings["target"]["type"] == "local" and settings["target"]["path"] == "/var/crash"
+    assert settings["collector"] == {"dump_level": 31, "compression": "zlib", "extra_args": ""}
     assert settings["failure_action"] == "reboot"
     assert ("kdump", "kdump-dump-target") in requisites(args)
     assert requisites(args, "watch") == [("pkg", "kdump-package")]
@@ -165,21 +190,87 @@ def test_example_pillar_renders_the_seed_for_each_family(render, family, family_
         module, function, args = states[f"kdump-sysctl-{key}"]
         assert (module, function) == ("sysctl", "present")
         assert (args["name"], args["value"]) == (key, value)
-        assert args["config"] == f"{root}/etc/sysctl.d/90-kdump-formula.conf"
+        assert args["config"] == f"{root}/etc/sysctl.d/zz-kdump-formula.conf"
+        assert args["order"] == "last"
+
+    module, function, args = states["kdump-sysctl-saved"]
+    assert (module, function) == ("file", "managed")
+    assert args["name"] == f"{root}/var/lib/kdump-formula/sysctl-before.conf"
+    assert args["replace"] is False
+    assert [line.split(" = ")[0] for line in args["contents"].splitlines()[1:]] == [
+        "kernel.panic", "kernel.panic_on_oops"
+    ]
+    if sets_panic_on_oops:
+        module, function, args = states["kdump-sysctl-after-service"]
+        assert (module, function) == ("file", "managed")
+        assert args["name"] == (
+            f"{root}/etc/systemd/system/{facts['service']}.service.d/zz-kdump-formula-sysctl.conf"
+        )
+        assert "ExecStartPost=-sysctl -q -p /etc/sysctl.d/zz-kdump-formula.conf" in args["contents"]
 
     module, function, args = states["kdump-service"]
     assert (module, function, args["name"]) == ("service", "enabled", facts["service"])
     assert ("kdump", "kdump-config") in requisites(args)
 
+    module, function, args = states["kdump-service-running"]
+    assert (module, function, args["name"]) == ("service", "running", facts["service"])
+    assert ("service", "kdump-service") in requisites(args)
+    if starts_unreserved:
+        assert "onlyif" not in args
+    else:
+        assert args["onlyif"] == [{"fun": "crashkernel.get", "get_return": "reserved_bytes"}]
+    if sets_panic_on_oops:
+        assert ("file", "kdump-sysctl-after-service") in requisites(args)
+
     module, function, args = states["kdump-ready"]
     assert (module, function) == ("kdump", "ready")
     assert args["require_reboot"] == "warn"
+    assert args["service_starts_unreserved"] is starts_unreserved
     assert set(requisites(args)) == {
         VALIDATED,
         ("service", "kdump-service"),
+        ("service", "kdump-service-running"),
         ("crashkernel", "kdump-crashkernel"),
         ("kdump", "kdump-config"),
+        ("kdump", "kdump-space-checked"),
     }
+
+    module, function, args = states["kdump-retention"]
+    assert (module, function, args["name"], args["keep"]) == ("vmcore", "retained", "/var/crash", 3)
+
+
+def test_rhel_seed_renders_on_redhat(render):
+    """pillar.example's commented-out RHEL seed: the LV that kdump mounts itself."""
+    pillar = load_pillar("rhel-seed.sls")
+    states = render("RedHat", "kdump", pillar)
+    assert_validated_first(states, pillar["kdump"])
+    args = states["kdump-dump-target"][2]
+    assert (args["size"], args["fstype"], args["mount_at_boot"]) == ("1000M", "ext3", False)
+    assert states["kdump-crashkernel"][2]["name"] == "128M@16M"
+    settings = states["kdump-config"][2]["settings"]
+    assert settings["target"]["device"] == "/dev/mapper/rootvg-crashlv"
+    assert settings["collector"]["dump_level"] == 20
+    # kdump mounts the LV only while saving: nothing local to measure or prune.
+    assert not {"kdump-space-checked", "kdump-retention"} & set(states)
+
+
+def test_sysctl_file_sorts_after_the_distributions_files():
+    """systemd-sysctl applies the sysctl.d files of /etc, /run and /usr/lib in the order of
+    their file names (C locale), a later value of a key winning. The formula's file must come
+    after what the distributions and the kdump packages ship (kdump-tools 1:1.8.1 and
+    1:1.10.7 ship no sysctl.d file: they write kernel.panic_on_oops=1 at load time instead,
+    see salt/kdump/sysctl.sls), including 99-sysctl.conf (/etc/sysctl.conf)."""
+    sysctl_file = yaml.safe_load((REPO / "salt/kdump/defaults.yaml").read_text())["kdump"]["sysctl_file"]
+    ours = pathlib.PurePosixPath(sysctl_file).name
+    shipped = [
+        "10-console-messages.conf", "10-kernel-hardening.conf", "10-ptrace.conf",  # Ubuntu procps
+        "50-coredump.conf", "50-default.conf", "50-pid-max.conf",  # systemd (all families)
+        "90-kdump-formula.conf",  # the name older kdump-formula releases used
+        "99-sysctl.conf",  # the symlink to /etc/sysctl.conf (Debian, RedHat, Suse)
+    ]
+    order = sorted(shipped + [ours], key=lambda name: name.encode())
+    assert order[-1] == ours, order
+    assert ours.endswith(".conf")
 
 
 def test_modern_pillar_ssh_target_auto_sizing(render):
@@ -201,14 +292,6 @@ def test_modern_pillar_ssh_target_auto_sizing(render):
     }
     assert sysctls == {"kernel.panic": 10, "kernel.panic_on_oops": 1, "kernel.sysrq": 1}
     assert ("kdump", "kdump-space-checked") not in requisites(states["kdump-ready"][2])
-
-
-def test_pillar_example_modern_block_matches_tests_pillar():
-    text = (REPO / "pillar.example").read_text(encoding="utf-8")
-    marker = "# (same content as tests/pillar/modern.sls):"
-    block = text.split(marker, 1)[1].split("\n\n", 1)[0]  # up to the next blank line
-    lines = [line[2:] if line.startswith("# ") else line.lstrip("#") for line in block.splitlines()]
-    assert yaml.safe_load("\n".join(lines)) == load_pillar("modern.sls")
 
 
 def test_defaults_apply_without_pillar(render):
@@ -257,12 +340,13 @@ def test_volume_defaults_and_retention(render):
 
 
 def test_space_checked_on_a_dump_volume_mounted_at_boot(render):
-    pillar = load_pillar("example.sls")
+    pillar = load_pillar("rhel-seed.sls")
     pillar["kdump"]["volume"]["mount_at_boot"] = True
     pillar["kdump"]["volume"]["mountpoint"] = "/srv/dumps"
     states = render("RedHat", "kdump", pillar)
     module, function, args = states["kdump-space-checked"]
-    assert (module, function, args["path"]) == ("kdump", "space_checked", "/srv/dumps")
+    # kdump.conf's path is inside the device: RedHat's dumps land in <mountpoint>/<path>.
+    assert (module, function, args["path"]) == ("kdump", "space_checked", "/srv/dumps/var/crash")
     assert ("kdump", "kdump-dump-target") in requisites(args)
     assert ("kdump", "kdump-config") in requisites(args)
     assert ("kdump", "kdump-space-checked") in requisites(states["kdump-ready"][2])
@@ -310,10 +394,14 @@ def test_clean_keeps_the_volume_by_default(render, family_opts):
     assert states["kdump-clean-crashkernel"][:2] == ("crashkernel", "absent")
     assert states["kdump-clean-service-dead"][2]["name"] == "kdump-tools"
     assert states["kdump-clean-service-disabled"][:2] == ("service", "disabled")
-    assert states["kdump-clean-config"][:2] == ("file", "absent")
-    assert states["kdump-clean-config"][2]["name"] == f"{root}/etc/default/kdump-tools"
+    # Nothing of the formula's config to undo on this root (no .orig, no .created marker).
+    assert "kdump-clean-config" not in states
+    assert states["kdump-clean-config.kdump-formula.bak"][2]["name"] == (
+        f"{root}/etc/default/kdump-tools.kdump-formula.bak"
+    )
+    assert states["kdump-clean-crashkernel"][2]["restore"] is True
     assert states["kdump-clean-sysctl-file"][2]["name"] == (
-        f"{root}/etc/sysctl.d/90-kdump-formula.conf"
+        f"{root}/etc/sysctl.d/zz-kdump-formula.conf"
     )
     assert not any(module in ("lvm", "mount") for module, _, _ in states.values())
 
@@ -373,11 +461,9 @@ def test_yamllint_clean():
 @pytest.mark.parametrize("family", ["RedHat", "Debian", "Suse"])
 @pytest.mark.parametrize("pillar_file", ["example.sls", "modern.sls"])
 def test_shipped_pillars_pass_validation(family_opts, family, pillar_file):
-    """What kdump-validated will say about the pillars the docs hand out: valid everywhere
-    (on Debian with the seed's volume mounted at boot, as tests/pillar/debian.sls does)."""
+    """What kdump-validated will say about the pillars the docs hand out, as they are: valid
+    on every family."""
     given = load_pillar(pillar_file)["kdump"]
-    if family == "Debian" and pillar_file == "example.sls":
-        given = dict(given, volume=dict(given["volume"], **load_pillar("debian.sls")["kdump"]["volume"]))
     loaders = Loaders(dict(family_opts[family]))
     try:
         normalized = loaders.modules.kdump.validate_pillar(given)
@@ -386,6 +472,15 @@ def test_shipped_pillars_pass_validation(family_opts, family, pillar_file):
     assert normalized["settings"]["target"]["type"] == given["settings"]["target"]["type"]
     assert normalized["crashkernel"]["value"] == given["crashkernel"]["value"]
     assert normalized["sysctl"] == given["sysctl"]
+
+
+def test_rhel_seed_passes_validation_on_redhat(family_opts):
+    loaders = Loaders(dict(family_opts["RedHat"]))
+    try:
+        normalized = loaders.modules.kdump.validate_pillar(load_pillar("rhel-seed.sls")["kdump"])
+    finally:
+        loaders.reset_state()
+    assert normalized["volume"]["size"] == "1000M"
 
 
 def validation_error(opts, pillar_file):
@@ -399,10 +494,10 @@ def validation_error(opts, pillar_file):
     return error.value
 
 
-def test_seed_pillar_on_debian_needs_the_volume_mounted_at_boot(family_opts):
+def test_rhel_seed_on_debian_needs_the_volume_mounted_at_boot(family_opts):
     """kdump-tools mounts nothing: the seed's device target, left for kdump to mount, would
     put the dump on the root filesystem. Refused, naming the key."""
-    error = validation_error(family_opts["Debian"], "example.sls")
+    error = validation_error(family_opts["Debian"], "rhel-seed.sls")
     assert type(error).__name__ == "SaltInvocationError"
     assert str(error).startswith("kdump:volume:mount_at_boot: on Debian")
 
@@ -411,3 +506,14 @@ def test_bad_pillar_fails_validation_naming_the_key(family_opts):
     error = validation_error(family_opts["Debian"], "bad.sls")
     assert type(error).__name__ == "SaltInvocationError"
     assert str(error).startswith("kdump:")
+
+
+@pytest.mark.parametrize("block, pillar_file", [
+    ("# (same content as tests/pillar/modern.sls):", "modern.sls"),
+    ("# in place of the block above (same content as tests/pillar/rhel-seed.sls):", "rhel-seed.sls"),
+])
+def test_pillar_example_commented_blocks_match_tests_pillar(block, pillar_file):
+    text = (REPO / "pillar.example").read_text(encoding="utf-8")
+    body = text.split(block, 1)[1].split("\n\n", 1)[0]  # up to the next blank line
+    lines = [line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.splitlines()]
+    assert yaml.safe_load("\n".join(lines)) == load_pillar(pillar_file)

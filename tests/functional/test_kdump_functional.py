@@ -60,9 +60,14 @@ def test_configure_changes_once(loaders, fake_root, family):
 
 
 def test_check_space_fails_when_target_is_too_small(loaders, family):
+    where = loaders.modules.kdump.dump_dir()
+    path = where["dir"] if where["measurable"] else "/var/crash"
     with pytest.raises(CommandExecutionError, match=r"^not enough space to save a vmcore: need \d+ \(.*\), target has \d+"):
-        loaders.modules.kdump.check_space(needed="1E")
-    assert loaders.modules.kdump.check_space(needed="4K")["ok"] is True
+        loaders.modules.kdump.check_space(path=path, needed="1E")
+    assert loaders.modules.kdump.check_space(path=path, needed="4K")["ok"] is True
+    default = loaders.modules.kdump.check_space(needed="4K")
+    # The default is where the dumps land; an unmounted dump device is not measured.
+    assert default["checked"] is where["measurable"] and (default["checked"] or default["reason"] == where["reason"])
 
 
 def test_status_reports_problems_in_plain_words(loaders, family):

@@ -1,9 +1,6 @@
-# Pillar top file of the integration tier: every minion gets pillar.example; Debian-family
-# minions also get debian.sls, as a fleet targets per-family pillar.
+# Pillar top file of the integration tier: every minion gets pillar.example as it is, whatever
+# its OS family (pillar.example works on RedHat, Debian and Suse).
 ---
 base:
   '*':
     - example
-  'os_family:Debian':
-    - match: grain
-    - debian

@@ -1,6 +1,9 @@
 """kdumplib.bootloader: crashkernel= edits keep every other byte; sources evaluate in order."""
 
 import pathlib
+import shutil
+import subprocess
+import tempfile
 
 import pytest
 from hypothesis import given, settings
@@ -215,3 +218,111 @@ def test_default_grub_set_is_idempotent_and_single(text, value):
     assert bl.cmdline_values(cmdline) == [value]
     cmdline, _ = bl.default_grub_evaluate([("/etc/default/grub", bl.default_grub_remove(new))])
     assert bl.cmdline_values(cmdline) == []
+
+
+# ---------------------------------------------------------------- against independent models
+#
+# The editor is checked against two models it shares no code with: POSIX sh sourcing the
+# defaults files in grub-mkconfig's order (what 10_linux then puts on the kernel line is
+# "$GRUB_CMDLINE_LINUX $GRUB_CMDLINE_LINUX_DEFAULT"), and the kernel's rule that the last
+# crashkernel= on its command line is the one it uses. Inputs carry several crashkernel=
+# tokens per line and several assignments per file.
+
+SH = shutil.which("sh")
+
+
+def sourced_cmdline(texts):
+    """The kernel arguments sh gets by sourcing ``texts`` in order (as grub-mkconfig does)."""
+    script = "".join(f". \"$1/{index}.cfg\"\n" for index in range(len(texts)))
+    script += 'printf "%s %s" "$GRUB_CMDLINE_LINUX" "$GRUB_CMDLINE_LINUX_DEFAULT"\n'
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, text in enumerate(texts):
+            pathlib.Path(tmp, f"{index}.cfg").write_text(text)
+        out = subprocess.run(
+            [SH, "-c", script, "sh", tmp], capture_output=True, text=True, check=True,
+            env={"PATH": "/usr/bin:/bin"},
+        ).stdout
+    return out.split()
+
+
+def kernel_crashkernel(tokens):
+    """The kernel's choice: the value of the last crashkernel= token, or None."""
+    values = [token[len("crashkernel="):] for token in tokens if token.startswith("crashkernel=")]
+    return values[-1] if values else None
+
+
+def others(tokens):
+    return [token for token in tokens if not token.startswith("crashkernel=")]
+
+
+_plain_word = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_./-", min_size=1, max_size=8).filter(
+    lambda word: not word.startswith("crashkernel")
+)
+_token = st.one_of(
+    _plain_word,
+    st.builds(lambda k, v: f"{k}={v}", _plain_word, _plain_word),
+    _values.map(lambda value: "crashkernel=" + value),
+)
+
+
+@st.composite
+def assignment(draw, names=("GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT")):
+    name = draw(st.sampled_from(names))
+    tokens = draw(st.lists(_token, max_size=5))
+    quote = draw(st.sampled_from(['"', "'"]))
+    if quote == '"' and draw(st.booleans()):
+        tokens = [f"${name}"] + tokens  # append to what earlier lines or files gave
+    export = draw(st.sampled_from(["", "export "]))
+    return f"{export}{name}={quote}{' '.join(tokens)}{quote}\n"
+
+
+@st.composite
+def defaults_file(draw, names=("GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT")):
+    lines = draw(st.lists(st.one_of(assignment(names), st.sampled_from(["# note\n", "\n", "GRUB_TIMEOUT=5\n"])), max_size=6))
+    return "".join(lines)
+
+
+@settings(max_examples=150, deadline=None)
+@given(defaults_file())
+def test_default_grub_evaluate_agrees_with_sh(text):
+    cmdline, _ = bl.default_grub_evaluate([("/etc/default/grub", text)])
+    assert cmdline.split() == sourced_cmdline([text])
+
+
+@settings(max_examples=150, deadline=None)
+@given(defaults_file(), st.lists(defaults_file(names=("GRUB_CMDLINE_LINUX_DEFAULT",)), max_size=3), _values)
+def test_set_across_files_gives_the_kernel_exactly_the_value(grub, grub_d, value):
+    """/etc/default/grub edited with default_grub_set, every grub.d file with
+    default_grub_remove (what crashkernel.set plans): sh sees one crashkernel=, the value, and
+    every other argument exactly as before, in order."""
+    before = sourced_cmdline([grub, *grub_d])
+    edited = [bl.default_grub_set(grub, value)] + [bl.default_grub_remove(text) for text in grub_d]
+    after = sourced_cmdline(edited)
+    assert [token for token in after if token.startswith("crashkernel=")] == [f"crashkernel={value}"]
+    assert kernel_crashkernel(after) == value
+    assert others(after) == others(before)
+
+
+@settings(max_examples=150, deadline=None)
+@given(defaults_file(), st.lists(defaults_file(names=("GRUB_CMDLINE_LINUX_DEFAULT",)), max_size=3), _values)
+def test_guard_wins_over_later_package_values(grub, grub_d, value):
+    """The guard file, sourced last, drops any crashkernel= a grub.d file adds back (a package
+    upgrade restoring kdump-tools.cfg), whatever the other files do."""
+    texts = [bl.default_grub_set(grub, value), *grub_d, bl.GUARD_TEXT]
+    tokens = sourced_cmdline(texts)
+    assert kernel_crashkernel(tokens) == value
+    cmdline, _ = bl.default_grub_evaluate([(f"/f{index}", text) for index, text in enumerate(texts)])
+    assert cmdline.split() == tokens
+
+
+@settings(max_examples=300)
+@given(st.lists(_token, max_size=8), _values)
+def test_cmdline_set_with_several_tokens_against_the_kernel_rule(tokens, value):
+    args = " ".join(tokens)
+    new = bl.cmdline_set(args, value)
+    assert kernel_crashkernel(new.split()) == value
+    assert [token for token in new.split() if token.startswith("crashkernel=")] == [f"crashkernel={value}"]
+    assert others(new.split()) == others(tokens)
+    assert bl.cmdline_last(args) == kernel_crashkernel(tokens)
+    assert others(bl.cmdline_remove(args).split()) == others(tokens)
+    assert "crashkernel=" not in bl.cmdline_remove(args)

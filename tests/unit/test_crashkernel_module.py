@@ -33,6 +33,7 @@ def run_all():
 
 @pytest.fixture
 def configure_loader_modules(root, pillar, run_all):
+    put(root, "/proc/meminfo", "MemTotal:        4194304 kB\nMemFree: 1 kB\n")
     return {
         crashkernel: {
             "__opts__": {"kdump_root": str(root)},
@@ -77,10 +78,17 @@ def test_resolve_bad_mem_bytes():
         crashkernel.resolve("128M", "lots")
 
 
-def test_resolve_uses_meminfo_under_root_then_grains(root):
-    assert crashkernel.resolve("1G-4G:192M,4G-:256M") == 256 << 20  # grains: 4096 MiB
+def test_ram_is_read_from_meminfo_under_the_root_only(root):
+    """One source of RAM: /proc/meminfo under kdump_root; the grain (4096 MiB here) is never
+    read, so a different MemTotal shows through and a missing one is an error."""
+    assert crashkernel.mem_bytes() == 4 * G
+    assert crashkernel.resolve("1G-4G:192M,4G-:256M") == 256 << 20
     put(root, "/proc/meminfo", "MemTotal:        3915776 kB\nMemFree: 1 kB\n")
+    assert crashkernel.mem_bytes() == 3915776 * 1024
     assert crashkernel.resolve("1G-4G:192M,4G-:256M") == 192 << 20
+    (root / "proc/meminfo").unlink()
+    with pytest.raises(CommandExecutionError, match="cannot tell this minion's RAM"):
+        crashkernel.mem_bytes()
 
 
 # ---------------------------------------------------------------- recommend
@@ -92,6 +100,30 @@ def test_recommend_distribution_default():
         "source": "default for Debian 12 (kdump-tools)",
         "reserved_bytes": 128 << 20,
     }
+
+
+@pytest.mark.parametrize(
+    "grains, default",
+    [
+        ({"os": "CentOS", "os_family": "RedHat", "osrelease": "7.9"}, "auto"),
+        ({"os": "RedHat", "os_family": "RedHat", "osrelease": "10.0"}, "2G-64G:256M,64G-:512M"),
+        ({"os": "Ubuntu", "os_family": "Debian", "osrelease": "24.10"}, "2G-4G:320M"),
+    ],
+)
+def test_recommend_falls_back_where_the_default_reserves_nothing(root, grains, default):
+    """On a 1 GiB host these defaults reserve 0 bytes: the recommendation is the measured
+    128M minimum instead, and the source says why."""
+    put(root, "/proc/meminfo", "MemTotal:        1017196 kB\n")
+    with patch.dict(crashkernel.__grains__, grains):
+        found = crashkernel.recommend()
+    assert found["value"] == "128M" and found["reserved_bytes"] == 128 << 20
+    assert found["source"].startswith(f"default for {grains['os']} {grains['osrelease']} (")
+    assert f"crashkernel={default}" in found["source"]
+    assert "reserves nothing on 1.0 GiB of RAM; 128M instead" in found["source"]
+    # With enough RAM the distribution default stands, unchanged.
+    put(root, "/proc/meminfo", "MemTotal:        8388608 kB\n")
+    with patch.dict(crashkernel.__grains__, grains):
+        assert "128M instead" not in crashkernel.recommend()["source"]
 
 
 def test_recommend_pillar_wins_unless_auto(pillar):
@@ -237,6 +269,50 @@ def test_grub2_test_mode_writes_and_runs_nothing(root, run_all):
     assert run_all.call_count == 0
     assert (root / "etc/default/grub").read_text() == original
     assert not (root / bootloader.GUARD_PATH.lstrip("/")).exists()
+
+
+def test_grub2_remove_restore_is_the_exact_inverse_of_set(root, run_all):
+    """set, set again (a second value), then remove(restore=True): every defaults file byte
+    for byte as before, the guard gone, the package's crashkernel= the next boot's again."""
+    before = {
+        "etc/default/grub": (FIXTURES / "default_grub.debian12").read_text(),
+        "etc/default/grub.d/kdump-tools.cfg": (FIXTURES / "kdump-tools.cfg").read_text(),
+        "etc/default/grub.d/50-cloud.cfg": 'GRUB_TIMEOUT=1\n',
+    }
+    for path, text in before.items():
+        put(root, path, text)
+    with patch("salt.utils.path.which", lambda name: "/usr/sbin/update-grub" if name == "update-grub" else None):
+        crashkernel.set("256M")
+        crashkernel.set("512M")
+        assert crashkernel.get()["configured"] == "512M"
+        predicted = crashkernel.remove(restore=True, test=True)
+        assert predicted["new"] == "384M-:128M" and predicted["changed"]
+        assert predicted["files"] == sorted(
+            ["/etc/default/grub", "/etc/default/grub.d/kdump-tools.cfg", bootloader.GUARD_PATH]
+        )
+        result = crashkernel.remove(restore=True)
+        assert result["new"] == "384M-:128M"
+        assert crashkernel.get()["configured"] == "384M-:128M"
+        assert crashkernel.remove(restore=True)["changed"] is False
+    after = {
+        str(path.relative_to(root)): path.read_text()
+        for path in (root / "etc/default").rglob("*") if path.is_file()
+    }
+    assert after == before
+    assert run_all.call_args_list[-1].args[0] == ["update-grub"]
+
+
+def test_grub2_remove_restore_keeps_someone_elses_later_edit(root, run_all):
+    """A file edited by someone else after the formula is not rolled back: only
+    crashkernel= is stripped from /etc/default/grub, other files are left as they are."""
+    put(root, "/etc/default/grub", (FIXTURES / "default_grub.debian12").read_text())
+    with patch("salt.utils.path.which", lambda name: "/usr/sbin/update-grub" if name == "update-grub" else None):
+        crashkernel.set("256M")
+        grub = root / "etc/default/grub"
+        grub.write_text(grub.read_text() + "GRUB_TIMEOUT=9\n")
+        crashkernel.remove(restore=True)
+    assert grub.read_text().endswith("GRUB_TIMEOUT=9\n")
+    assert "crashkernel" not in grub.read_text()
 
 
 def test_grub2_unreadable_assignment_refuses_before_writing(root, run_all):

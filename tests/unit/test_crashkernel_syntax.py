@@ -117,28 +117,64 @@ def test_resolve_matches_the_kernel(value, mem, expected):
 
 
 @pytest.mark.parametrize(
-    "os_name, family, release, value",
+    "os_name, family, release, first_version",
     [
-        ("RedHat", "RedHat", "5.11", "128M@16M"),
-        ("CentOS", "RedHat", "6.10", "auto"),
-        ("RedHat", "RedHat", "7.9", "auto"),
-        ("Rocky", "RedHat", "8.9", "auto"),
-        ("RedHat", "RedHat", "8.10", "1G-4G:192M,4G-64G:256M,64G-:512M"),
-        ("AlmaLinux", "RedHat", "9.4", "1G-4G:192M,4G-64G:256M,64G-:512M"),
-        ("RedHat", "RedHat", "10.0", "2G-64G:256M,64G-:512M"),
-        ("Fedora", "RedHat", "40", "2G-64G:256M,64G-:512M"),
-        ("Debian", "Debian", "12", "384M-:128M"),
-        ("Ubuntu", "Debian", "24.04", "512M-:192M"),
-        ("Ubuntu", "Debian", "24.10", "2G-4G:320M,4G-32G:512M,32G-64G:1024M,64G-128G:2048M,128G-:4096M"),
-        ("Ubuntu", "Debian", "25.04", "2G-4G:320M,4G-32G:512M,32G-64G:1024M,64G-128G:2048M,128G-:4096M"),
-        ("SLES", "Suse", "15.5", "192M"),
+        ("RedHat", "RedHat", "5.11", (5,)),
+        ("CentOS", "RedHat", "6.10", (6,)),
+        ("Rocky", "RedHat", "8.9", (6,)),
+        ("RedHat", "RedHat", "8.10", (8, 10)),
+        ("AlmaLinux", "RedHat", "9.4", (8, 10)),
+        ("RedHat", "RedHat", "10.0", (10,)),
+        ("Debian", "Debian", "12", (0,)),
+        ("Debian", "Debian", "13.1", (13,)),
+        ("Ubuntu", "Debian", "24.04", (0,)),
+        ("Ubuntu", "Debian", "25.04", (24, 10)),
     ],
 )
-def test_recommend_table(os_name, family, release, value):
-    found, origin = ck.recommend(os_name, family, release)
-    assert found == value
+def test_recommend_picks_the_highest_row_at_or_below_the_release(os_name, family, release, first_version):
+    """Which row of the ladder applies (the values themselves are cited in the table)."""
+    ladder = ck.RECOMMENDATIONS.get(os_name) or ck.RECOMMENDATIONS[family]
+    row = next(entry for entry in ladder if entry[0] == first_version)
+    assert ck.recommend(os_name, family, release) == (row[1], row[2])
+
+
+_RAM = [n * M for n in (256, 512, 768, 1024, 1536, 2048, 3072, 4096, 16384, 65536, 131072, 1 << 20)]
+_ROWS = [(key, entry) for key, ladder in ck.RECOMMENDATIONS.items() for entry in ladder]
+
+
+@pytest.mark.parametrize("key, entry", _ROWS, ids=[f"{k}-{'.'.join(map(str, e[0]))}" for k, e in _ROWS])
+def test_every_table_row_is_sane(key, entry):
+    """Properties, not a copy: valid syntax, a reservation that never shrinks as RAM grows,
+    nothing reserved only below the first range, and the fallback always reserves memory."""
+    first, value, origin = entry
+    parsed = ck.parse(value)
     assert origin
-    ck.parse(found)  # every table value is valid syntax
+    reserved = [ck.resolve(parsed, ram) for ram in _RAM]
+    assert reserved == sorted(reserved), (value, reserved)
+    smallest = parsed["ranges"][0]["start"] if parsed["kind"] == "ranges" else (
+        ck.AUTO_MIN_RAM if parsed["kind"] == "auto" else 0
+    )
+    for ram, got in zip(_RAM, reserved):
+        assert (got > 0) == (ram >= smallest), (value, ram, got)
+        assert got < ram
+        fixed, note = ck.working(value, ram)
+        assert ck.resolve(fixed, ram) > 0
+        assert (note is None) == (got > 0)
+        assert fixed == (value if got else ck.MIN_WORKING)
+
+
+def test_ladders_are_sorted_by_version():
+    for key, ladder in ck.RECOMMENDATIONS.items():
+        versions = [entry[0] for entry in ladder]
+        assert versions == sorted(versions) and len(set(versions)) == len(versions), key
+
+
+def test_fallback_names_the_value_and_the_ram():
+    value, note = ck.working("auto", 1 * G)
+    assert value == "128M" == ck.MIN_WORKING
+    assert note.startswith("crashkernel=auto reserves nothing on 1.0 GiB of RAM; 128M instead")
+    assert ck.working("auto", 2 * G) == ("auto", None)
+    assert ck.working("1G-4G:192M", 4 * G)[0] == "128M"  # the end is exclusive
 
 
 def test_recommend_unknown_distribution_names_it():

@@ -64,12 +64,14 @@ def configure_loader_modules(root, commands, crashkernel_get):
     return {
         kdump: {
             "__opts__": {"kdump_root": str(root), "id": "web01"},
-            "__grains__": {"os_family": "RedHat", "id": "web01", "mem_total": 4096},
+            "__grains__": {"os_family": "RedHat", "id": "web01"},
             "__salt__": {
                 "cmd.run_all": commands,
                 "service.enabled": lambda name: True,
                 "service.status": lambda name: True,
                 "crashkernel.get": lambda: dict(crashkernel_get),
+                # The one reader of RAM (crashkernel.mem_bytes): MemTotal under the root.
+                "crashkernel.mem_bytes": lambda: int((root / "proc/meminfo").read_text().split()[1]) * 1024,
             },
         }
     }
@@ -135,15 +137,117 @@ def test_validate_pillar_debian_device_target_must_be_the_volume_mounted_at_boot
 
 def test_validate_pillar_refuses_a_fixed_volume_smaller_than_the_dump(root, monkeypatch):
     small = {"volume": {"vg": "rootvg", "lv": "crashlv", "size": "8M"}}
-    # The ratio model (fake root: no makedumpfile) only sizes; it never refuses a volume.
-    assert kdump.validate_pillar(small)["volume"]["size"] == "8M"
-    measured = {"bytes": 40 << 20, "method": "makedumpfile", "mem_bytes": 1 << 30, "dump_level": 31}
-    monkeypatch.setattr(kdump, "estimate", lambda dump_level=None: measured)
-    with pytest.raises(SaltInvocationError, match=r"^kdump:volume:size: 8M is smaller than a vmcore .*: not enough space to save a vmcore"):
+    measured = {"bytes": 40 << 20, "floor_bytes": 40 << 20, "method": "makedumpfile", "mem_bytes": 1 << 30,
+                "dump_level": 31, "compression": "zlib"}
+    monkeypatch.setattr(kdump, "estimate", lambda dump_level=None, compression=None: measured)
+    with pytest.raises(SaltInvocationError, match=r"^kdump:volume:size: 8M gives 8388608 bytes \(8.0 MiB\), but a vmcore "
+                       r"of this minion needs 41943040 bytes \(40.0 MiB\), measured by makedumpfile .*: not enough space to save a vmcore"):
         kdump.validate_pillar(small)
     # The check is the pillar's: off, or sized from the estimate, it does not apply.
     assert kdump.validate_pillar(dict(small, space_check=False))["volume"]["size"] == "8M"
     assert kdump.validate_pillar({"volume": dict(small["volume"], size="auto")})["volume"]["size"] == "auto"
+
+
+# The seed's trap on a first run: no makedumpfile yet (fake root), a fixed volume, much RAM.
+FIRST_RUN = {"volume": {"vg": "rootvg", "lv": "crashlv", "size": "1000M"}, "settings": {"collector": {"dump_level": 0}}}
+
+
+def test_first_run_refuses_a_fixed_volume_below_the_floor_without_makedumpfile(root):
+    # 4 GiB of RAM, level 0, zlib: at least half of RAM = 2 GiB > 1000M.
+    with pytest.raises(SaltInvocationError) as err:
+        kdump.validate_pillar(FIRST_RUN)
+    message = str(err.value)
+    assert message.startswith("kdump:volume:size: 1000M gives 1048576000 bytes (1000.0 MiB), but a vmcore of this minion needs "
+                              "2147483648 bytes (2.0 GiB), the least a dump takes with 4.0 GiB of RAM at dump level 0"), message
+    assert "not enough space to save a vmcore" in message
+
+
+@pytest.mark.parametrize("family, pillar", [
+    # The e2e pillar (Debian guest): 1 GiB, level 31, auto size.
+    ("Debian", {"volume": {"vg": "rootvg", "lv": "crashlv", "size": "auto", "mountpoint": "/var/crash", "mount_at_boot": True},
+     "settings": {"collector": {"dump_level": 31}, "capture_cmdline_append": "panic=10"}}),
+    # The seed (pillar.example, RedHat): 1000M, level 20.
+    ("RedHat", {"volume": {"vg": "rootvg", "lv": "crashlv", "size": "1000M", "fstype": "ext3"},
+     "settings": {"target": {"type": "device", "device": "/dev/mapper/rootvg-crashlv", "fstype": "ext3"},
+                  "collector": {"dump_level": 20}}}),
+])
+def test_first_run_keeps_the_shipped_pillars_valid(root, family, pillar):
+    (root / "proc/meminfo").write_text("MemTotal:        1048576 kB\n")
+    with kdump_patch_family(family):
+        assert kdump.validate_pillar(pillar)["volume"]["vg"] == "rootvg"
+
+
+def test_first_run_refuses_8m_on_the_e2e_guest_at_level_31(root):
+    (root / "proc/meminfo").write_text("MemTotal:        1048576 kB\n")
+    pillar = {"volume": {"vg": "rootvg", "lv": "smalllv", "size": "7M"}, "settings": {"collector": {"dump_level": 31}}}
+    # floor: 1 GiB / 64 (mem_map) / 2 (zlib) = 8 MiB
+    with pytest.raises(SaltInvocationError, match=r"^kdump:volume:size: 7M .* needs 8388608 bytes \(8.0 MiB\)"):
+        kdump.validate_pillar(pillar)
+
+
+@pytest.mark.parametrize("method", ["makedumpfile", "ratio"])
+@pytest.mark.parametrize("short_by, refused", [(0, False), (1, True)])
+def test_volume_gate_boundary(root, monkeypatch, method, short_by, refused):
+    """A volume exactly the size of the dump holds it; one byte less does not."""
+    size = 100 << 20
+    need = size + short_by
+    guess = {"bytes": need if method == "makedumpfile" else 1 << 40, "floor_bytes": need, "method": method,
+             "mem_bytes": 4 << 30, "dump_level": 31, "compression": "zlib"}
+    monkeypatch.setattr(kdump, "estimate", lambda dump_level=None, compression=None: guess)
+    pillar = {"volume": {"vg": "rootvg", "lv": "crashlv", "size": "100M"}}
+    if refused:
+        with pytest.raises(SaltInvocationError, match=f"^kdump:volume:size: 100M gives {size} bytes .* needs {need} bytes"):
+            kdump.validate_pillar(pillar)
+    else:
+        assert kdump.validate_pillar(pillar)["volume"]["size"] == "100M"
+
+
+def test_a_bare_volume_size_is_refused_naming_the_key(root):
+    with pytest.raises(SaltInvocationError, match=r"^kdump:volume:size: '1000' has no unit"):
+        kdump.validate_pillar({"volume": {"vg": "rootvg", "lv": "crashlv", "size": 1000}})
+
+
+def test_validate_pillar_reports_schema_and_system_errors_at_once(root):
+    pillar = {
+        "crashkernel": {"value": "128M;reboot"},
+        "settings": {"target": {"type": "raw", "device": "/dev/sdz9"}},
+        "sysctl": {"kernel.panic": "$(reboot)"},
+    }
+    with pytest.raises(SaltInvocationError) as err:
+        kdump.validate_pillar(pillar)
+    keys = [line.split(": ", 1)[0] for line in str(err.value).splitlines()]
+    assert keys == ["kdump:crashkernel:value", "kdump:sysctl:kernel.panic", "kdump:settings:target:device"], str(err.value)
+    assert "/dev/sdz9 does not exist" in str(err.value)
+
+
+def test_validate_pillar_without_argument_reads_the_minions_own_pillar_unmasked(root):
+    calls = []
+
+    def pillar_get(key, default=None, unmask=None):
+        calls.append((key, unmask))
+        return {"settings": {"collector": {"dump_level": 40}}}
+
+    kdump.__salt__["pillar.get"] = pillar_get
+    try:
+        with pytest.raises(SaltInvocationError, match="^kdump:settings:collector:dump_level: 40 is out of range"):
+            kdump.validate_pillar()
+    finally:
+        del kdump.__salt__["pillar.get"]
+    assert calls == [("kdump", True)]
+
+
+def test_suse_refuses_a_device_target_that_is_not_the_volume_mounted_at_boot(root):
+    """SUSE's kdump writes KDUMP_SAVEDIR=file://<path> on the running system's filesystems:
+    a device that is not mounted there would be dropped and the dump would land on /."""
+    target = {"type": "device", "device": "/dev/mapper/rootvg-crashlv", "fstype": "ext4", "path": "/var/crash"}
+    with kdump_patch_family("Suse"):
+        with pytest.raises(SaltInvocationError, match=r"^kdump:settings:target:device: .* not the managed volume .* on Suse SUSE's kdump cannot mount a device"):
+            kdump.validate_pillar({"settings": {"target": target}})
+        volume = {"vg": "rootvg", "lv": "crashlv", "size": "auto", "mountpoint": "/var/crash"}
+        with pytest.raises(SaltInvocationError, match=r"^kdump:volume:mount_at_boot: on Suse"):
+            kdump.validate_pillar({"settings": {"target": target}, "volume": volume})
+        mounted = dict(volume, mount_at_boot=True)
+        assert kdump.validate_pillar({"settings": {"target": target}, "volume": mounted})["volume"]["mount_at_boot"]
 
 
 def test_settings_parses_the_seed():
@@ -181,9 +285,11 @@ def test_estimate_by_ratio_under_a_fake_root(commands):
     result = kdump.estimate()
     assert result == {
         "bytes": kdump.sizing.estimate_by_ratio(4 << 30, 20),
+        "floor_bytes": kdump.sizing.floor_bytes(4 << 30, 20, "zlib"),
         "method": "ratio",
         "mem_bytes": 4 << 30,
         "dump_level": 20,
+        "compression": "zlib",
     }
     assert commands.calls == []
 
@@ -205,14 +311,108 @@ def test_estimate_uses_makedumpfile_on_the_real_root(monkeypatch, commands):
 
 
 def test_check_space(root):
-    ok = kdump.check_space(needed="1M")
+    ok = kdump.check_space(path="/var/crash", needed="1M")
     assert ok["ok"] is True and ok["path"] == "/var/crash" and ok["needed_bytes"] == 1 << 20
     with pytest.raises(CommandExecutionError, match=r"^not enough space to save a vmcore: need 1152921504606846976 \(1024.0 PiB\), target has \d+ \("):
-        kdump.check_space(needed="1E")
+        kdump.check_space(path="/var/crash", needed="1E")
     with pytest.raises(SaltInvocationError, match="^needed: "):
         kdump.check_space(needed="lots")
     with pytest.raises(SaltInvocationError, match="^path: "):
         kdump.check_space(path="var/crash", needed=1)
+
+
+class FreeSpace:
+    """_free_bytes replaced: a fixed number of free bytes, and the paths that were measured."""
+
+    def __init__(self, free):
+        self.free = free
+        self.paths = []
+
+    def __call__(self, path):
+        self.paths.append(path)
+        return self.free
+
+
+@pytest.fixture
+def free_space(monkeypatch):
+    space = FreeSpace(1 << 30)
+    monkeypatch.setattr(kdump, "_free_bytes", space)
+    return space
+
+
+@pytest.fixture
+def mounts():
+    table = {"/": {"device": "/dev/vda1"}}
+    kdump.__salt__["mount.active"] = lambda: dict(table)
+    yield table
+    del kdump.__salt__["mount.active"]
+
+
+def local_target(root):
+    (root / "etc/kdump.conf").write_text("path /var/crash\ncore_collector makedumpfile -c -d 31\n")
+
+
+@pytest.mark.parametrize("extra, ok", [(0, True), (1, False)])
+def test_check_space_boundary(root, free_space, extra, ok):
+    """Exactly the free bytes fit; one byte more does not (catches < vs <= and a halved need)."""
+    local_target(root)
+    needed = free_space.free + extra
+    if ok:
+        assert kdump.check_space(needed=needed)["free_bytes"] == free_space.free
+    else:
+        with pytest.raises(CommandExecutionError, match=f"^not enough space to save a vmcore: need {needed} "):
+            kdump.check_space(needed=needed)
+    assert free_space.paths == ["/var/crash"]
+
+
+def test_check_space_does_not_measure_the_root_below_an_unmounted_device(root, free_space, mounts):
+    # The seed: an ext3 device target that only kdump mounts.
+    result = kdump.check_space(needed=1)
+    assert result["checked"] is False and result["free_bytes"] is None
+    assert "/dev/mapper/rootvg-crashlv is not mounted" in result["reason"]
+    assert free_space.paths == []
+
+
+def test_check_space_on_redhat_measures_path_inside_the_mounted_device(root, free_space, mounts):
+    mounts["/srv/dumps"] = {"device": "/dev/mapper/rootvg-crashlv"}
+    result = kdump.check_space(needed=1)
+    assert result["checked"] is True and result["path"] == "/srv/dumps/var/crash"
+    assert free_space.paths == ["/srv/dumps/var/crash"]
+    assert kdump.dump_dir()["dir"] == "/srv/dumps/var/crash"
+
+
+def test_check_space_on_debian_needs_the_device_mounted_at_the_path(root, free_space, mounts):
+    target = {"type": "device", "device": "/dev/rootvg/crashlv", "fstype": "ext4", "path": "/var/crash"}
+    with kdump_patch_family("Debian"):
+        where = kdump.dump_dir(target, {"vg": "rootvg", "lv": "crashlv", "mountpoint": "/var/crash", "mount_at_boot": True})
+        assert where["measurable"] is False and "not mounted at /var/crash" in where["reason"]
+        mounts["/var/crash"] = {"device": "/dev/mapper/rootvg-crashlv"}
+        where = kdump.dump_dir(target, {"vg": "rootvg", "lv": "crashlv", "mountpoint": "/var/crash", "mount_at_boot": True})
+        assert where["measurable"] is True and where["dir"] == "/var/crash"
+
+
+@pytest.mark.parametrize("extra, ready", [(0, True), (1, False)])
+def test_status_reports_a_dump_that_does_not_fit(root, free_space, monkeypatch, extra, ready):
+    local_target(root)
+    monkeypatch.setattr(kdump, "estimate", lambda dump_level=None, compression=None: {"bytes": free_space.free + extra})
+    status = kdump.status()
+    assert status["ready"] is ready and status["free_bytes"] == free_space.free
+    assert status["dump_dir"] == "/var/crash" and free_space.paths == ["/var/crash"]
+    space = [p for p in status["problems"] if p.startswith("not enough space to save a vmcore")]
+    assert space == ([] if ready else [
+        f"not enough space to save a vmcore: need {free_space.free + 1} (1.0 GiB), target has {free_space.free} (1.0 GiB) at /var/crash"
+    ])
+
+
+def test_status_measures_the_mounted_dump_device_not_the_root_below(root, free_space, mounts, monkeypatch):
+    monkeypatch.setattr(kdump, "estimate", lambda dump_level=None, compression=None: {"bytes": 1 << 40})
+    status = kdump.status()
+    assert status["free_bytes"] is None and free_space.paths == []
+    assert not any(p.startswith("not enough space") for p in status["problems"])
+    mounts["/srv/dumps"] = {"device": "/dev/mapper/rootvg-crashlv"}
+    status = kdump.status()
+    assert free_space.paths == ["/srv/dumps/var/crash"] and status["dump_dir"] == "/srv/dumps/var/crash"
+    assert any(p.startswith("not enough space") and p.endswith("at /srv/dumps/var/crash") for p in status["problems"])
 
 
 def test_status_ready_and_problems(root, crashkernel_get):

@@ -5,6 +5,15 @@ import pytest
 from kdumplib import schema
 
 
+def assert_refused(validate, data, key, reason):
+    """``validate(data)`` raises a ValueError whose first line names ``key`` and gives ``reason``."""
+    with pytest.raises(ValueError) as err:
+        validate(data)
+    message = str(err.value)
+    assert message.startswith(key + ":"), message
+    assert reason in message
+
+
 def test_defaults_filled_for_empty_settings():
     settings = schema.validate_settings({})
     assert settings["target"] == {
@@ -56,11 +65,7 @@ def test_dump_level_forms(value, expected):
     ],
 )
 def test_bad_settings_name_the_key(settings, key, reason):
-    with pytest.raises(ValueError) as err:
-        schema.validate_settings(settings)
-    message = str(err.value)
-    assert message.startswith(key + ":"), message
-    assert reason in message
+    assert_refused(schema.validate_settings, settings, key, reason)
 
 
 @pytest.mark.parametrize(
@@ -88,11 +93,7 @@ def test_bad_settings_name_the_key(settings, key, reason):
     ],
 )
 def test_bad_pillar_names_the_key(pillar, key, reason):
-    with pytest.raises(ValueError) as err:
-        schema.validate_pillar(pillar)
-    message = str(err.value)
-    assert message.startswith(key + ":"), message
-    assert reason in message
+    assert_refused(schema.validate_pillar, pillar, key, reason)
 
 
 @pytest.mark.parametrize("size, expected", [("auto", "auto"), ("4G", "4G"), ("1000M", "1000M"), ("10%RAM", "10%RAM"), (1 << 30, "1G")])
@@ -112,3 +113,188 @@ def test_whole_pillar_defaults_and_volume_devices():
 def test_sysctl_null_leaves_a_key_alone():
     pillar = schema.validate_pillar({"sysctl": {"kernel.panic_on_oops": None, "kernel.panic": "30"}})
     assert pillar["sysctl"] == {"kernel.panic_on_oops": None, "kernel.panic": "30"}
+
+
+# ---------------------------------------------------------------- every error at once
+
+
+def test_every_error_is_reported_at_once_each_line_naming_its_key():
+    pillar = {
+        "crashkernel": {"value": "128Q"},
+        "settings": {
+            "target": {"path": "/var/crash;reboot"},
+            "collector": {"dump_level": 40, "extra_args": "--x $(id)"},
+            "initrd": {"extra_modules": ["ok", "bad;mod"]},
+        },
+        "volume": {"vg": "-vg", "lv": "crashlv", "size": "lots"},
+        "sysctl": {"kernel.panic": "1; reboot"},
+        "lookup": {"service": "kdump;rm"},
+        "colour": "blue",
+    }
+    with pytest.raises(ValueError) as err:
+        schema.validate_pillar(pillar)
+    lines = str(err.value).splitlines()
+    keys = [line.split(": ", 1)[0] for line in lines]
+    assert keys == [
+        "kdump:colour",
+        "kdump:lookup:service",
+        "kdump:crashkernel:value",
+        "kdump:settings:target:path",
+        "kdump:settings:collector:dump_level",
+        "kdump:settings:collector:extra_args",
+        "kdump:settings:initrd:extra_modules",
+        "kdump:volume:vg",
+        "kdump:volume:size",
+        "kdump:sysctl:kernel.panic",
+    ], lines
+
+
+def test_settings_errors_are_all_reported_too():
+    with pytest.raises(ValueError) as err:
+        schema.validate_settings({"failure_action": "explode", "hooks": {"pre": "x", "post": "/a b"}})
+    assert [line.split(": ", 1)[0] for line in str(err.value).splitlines()] == [
+        "kdump:settings:failure_action", "kdump:settings:hooks:pre", "kdump:settings:hooks:post",
+    ]
+
+
+def test_a_clean_pillar_has_an_empty_report():
+    pillar, report = schema.check_pillar({"settings": {"target": {"type": "ssh", "host": "dumps.example.com", "user": "kdump"}}})
+    assert report.errors == [] and pillar["settings"]["target"]["user"] == "kdump"
+
+
+# ---------------------------------------------------------------- strict grammars
+
+SHELL_TRAPS = ["$(touch /tmp/x)", "`id`", "a;b", "a b", "a\nb", "a|b", "a&b", "a>b", "'q'", '"q"', "a\\b", "*", "~root"]
+
+
+# Blanks separate arguments and quotes or backslashes only quote: harmless in argument strings.
+HARMLESS_IN_ARGUMENTS = ("a b", "a\nb", "'q'", '"q"', "a\\b")
+
+
+@pytest.mark.parametrize("trap", SHELL_TRAPS)
+@pytest.mark.parametrize(
+    "where",
+    [
+        lambda v: {"settings": {"target": {"path": "/var/" + v}}},
+        lambda v: {"settings": {"target": {"type": "ssh", "host": "h" + v, "user": "u"}}},
+        lambda v: {"settings": {"target": {"type": "ssh", "host": "h", "user": "u" + v}}},
+        lambda v: {"settings": {"target": {"type": "ssh", "host": "h", "user": "u", "sshkey": "/k" + v}}},
+        lambda v: {"settings": {"target": {"type": "nfs", "host": "srv:/exp" + v}}},
+        lambda v: {"settings": {"target": {"type": "raw", "device": "/dev/sd" + v}}},
+        lambda v: {"settings": {"hooks": {"post": "/usr/bin/x" + v}}},
+        lambda v: {"settings": {"initrd": {"extra_modules": ["e1000" + v]}}},
+        lambda v: {"volume": {"vg": "vg", "lv": "lv", "mountpoint": "/m" + v}},
+        lambda v: {"lookup": {"config_file": "/etc/kdump" + v}},
+        lambda v: {"lookup": {"service": "kdump" + v}},
+        lambda v: {"lookup": {"pkgs": ["kexec-tools" + v]}},
+    ],
+)
+def test_shell_metacharacters_are_refused_everywhere(where, trap):
+    with pytest.raises(ValueError):
+        schema.validate_pillar(where(trap))
+
+
+@pytest.mark.parametrize("trap", [t for t in SHELL_TRAPS if t not in HARMLESS_IN_ARGUMENTS])
+@pytest.mark.parametrize(
+    "where",
+    [
+        lambda v: {"settings": {"collector": {"extra_args": "--num-threads " + v}}},
+        lambda v: {"settings": {"initrd": {"extra_args": "--add " + v}}},
+        lambda v: {"settings": {"capture_cmdline_append": "panic=10 " + v}},
+        lambda v: {"sysctl": {"kernel.panic": "1" + v}},
+    ],
+)
+def test_argument_tokens_with_metacharacters_are_refused(where, trap):
+    """Blanks only separate arguments here; every token must still be plain."""
+    with pytest.raises(ValueError):
+        schema.validate_pillar(where(trap))
+
+
+def test_a_sysctl_value_holds_no_line_break():
+    with pytest.raises(ValueError, match="^kdump:sysctl:kernel.panic: "):
+        schema.validate_pillar({"sysctl": {"kernel.panic": "1\n2"}})
+
+
+@pytest.mark.parametrize(
+    "pillar",
+    [
+        {"settings": {"target": {"type": "nfs", "host": "nfs.example.com:/export/dumps"}}},
+        {"settings": {"target": {"type": "nfs", "host": "192.0.2.7:/dumps"}}},
+        {"settings": {"target": {"type": "nfs", "host": "[2001:db8::7]:/dumps"}}},
+        {"settings": {"target": {"type": "ssh", "host": "2001:db8::7", "user": "kdump_1.x"}}},
+        {"settings": {"target": {"type": "device", "device": "UUID=0a1b-2c3d", "fstype": "xfs"}}},
+        {"settings": {"collector": {"extra_args": "--num-threads 2 --message-level=7"}}},
+        {"settings": {"capture_cmdline_append": "panic=10 console=ttyS0,115200"}},
+        {"settings": {"initrd": {"extra_modules": "e1000e virtio_net"}}},
+        {"sysctl": {"kernel.printk": "4 4 1 7", "kernel.panic": -1}},
+        {"lookup": {"pkgs": ["kexec-tools", "libstdc++6:amd64"], "service": "kdump-tools.service",
+                    "config_file": "/etc/default/kdump-tools", "sysctl_file": "/etc/sysctl.d/90-k.conf",
+                    "fstab_file": "/etc/fstab"}},
+        {"crashkernel": {"value": "1G-4G:192M,4G-:512M"}},
+        {"crashkernel": {"value": "512M,high"}},
+    ],
+)
+def test_real_values_pass(pillar):
+    schema.validate_pillar(pillar)
+
+
+@pytest.mark.parametrize(
+    "pillar, key, reason",
+    [
+        ({"crashkernel": {"value": "lots"}}, "kdump:crashkernel:value", "not a crashkernel= value"),
+        ({"crashkernel": {"value": "0M"}}, "kdump:crashkernel:value", "zero size"),
+        ({"crashkernel": {"value": "2G-1G:128M"}}, "kdump:crashkernel:value", "start >= end"),
+        ({"settings": {"target": {"path": "/var/../etc"}}}, "kdump:settings:target:path", ".. component"),
+        ({"settings": {"target": {"type": "ssh", "host": "-h", "user": "u"}}}, "kdump:settings:target:host", "RFC 1123"),
+        ({"settings": {"target": {"type": "ssh", "host": "a" * 64 + ".com", "user": "u"}}}, "kdump:settings:target:host", "RFC 1123"),
+        ({"settings": {"target": {"type": "ssh", "host": "h", "user": "1root"}}}, "kdump:settings:target:user", "not a user name"),
+        ({"settings": {"target": {"type": "nfs", "host": "[nope]:/x"}}}, "kdump:settings:target:host", "IPv6"),
+        ({"settings": {"target": {"type": "ssh", "host": "fe80::1%;reboot", "user": "u"}}}, "kdump:settings:target:host", "no %scope"),
+        ({"settings": {"target": {"type": "nfs", "host": "[fe80::1%$(id)]:/x"}}}, "kdump:settings:target:host", "no %scope"),
+        ({"settings": {"collector": {"extra_args": "--x 'unclosed"}}}, "kdump:settings:collector:extra_args", "cannot be split"),
+        ({"settings": {"collector": {"extra_args": "--x 'a b'"}}}, "kdump:settings:collector:extra_args", "not a plain argument"),
+        ({"volume": {"vg": "rootvg", "lv": "snapshot1"}}, "kdump:volume:lv", "reserves"),
+        ({"volume": {"vg": "rootvg", "lv": ".."}}, "kdump:volume:lv", "not an LVM name"),
+        ({"lookup": {"pkg": ["x"]}}, "kdump:lookup:pkg", "unknown key"),
+        ({"lookup": {"pkgs": "kexec-tools"}}, "kdump:lookup:pkgs", "list of package names"),
+        ({"lookup": {"config_file": "etc/kdump.conf"}}, "kdump:lookup:config_file", "absolute"),
+        ({"lookup": "x"}, "kdump:lookup", "expected a mapping"),
+    ],
+)
+def test_grammar_errors_name_the_key(pillar, key, reason):
+    assert_refused(schema.validate_pillar, pillar, key, reason)
+
+
+def test_argument_strings_are_normalized_to_single_spaces():
+    settings = schema.validate_settings({"collector": {"extra_args": "  --num-threads   2 "}, "capture_cmdline_append": " panic=10  "})
+    assert settings["collector"]["extra_args"] == "--num-threads 2"
+    assert settings["capture_cmdline_append"] == "panic=10"
+
+
+def test_the_lvm_name_rule_is_one_rule():
+    from kdumplib import dumpvolume
+
+    assert dumpvolume.check_lvm_name is schema.check_lvm_name
+
+
+def test_lookup_keys_are_the_maps_os_facts():
+    """Every OS fact map.jinja merges (defaults.yaml keys that are not pillar keys) can be
+    overridden through kdump:lookup, and nothing else can."""
+    import pathlib
+
+    import yaml
+
+    defaults = yaml.safe_load(pathlib.Path("salt/kdump/defaults.yaml").read_text())["kdump"]
+    facts = set(defaults) - set(schema.DEFAULT_PILLAR)
+    assert facts == set(schema.LOOKUP_KEYS)
+
+
+def test_lookup_flags_and_lvm_packages_are_checked():
+    with pytest.raises(ValueError) as err:
+        schema.validate_pillar(
+            {"lookup": {"lvm_pkgs": ["lvm2;reboot"], "service_starts_unreserved": "yes"}}
+        )
+    assert "kdump:lookup:lvm_pkgs:" in str(err.value)
+    assert "kdump:lookup:service_starts_unreserved:" in str(err.value)
+    normalized = schema.validate_pillar({"lookup": {"lvm_pkgs": [], "service_sets_panic_on_oops": False}})
+    assert normalized["lookup"] == {"lvm_pkgs": [], "service_sets_panic_on_oops": False}

@@ -91,3 +91,38 @@ def test_out_of_range_level():
 @pytest.mark.parametrize("num, text", [(10, "10 B"), (1536, "1.5 KiB"), (1610612736, "1.5 GiB")])
 def test_human(num, text):
     assert sizing.human(num) == text
+
+
+# ---------------------------------------------------------------- the first-run floor
+
+
+@pytest.mark.parametrize(
+    "level, compression, ratio",
+    [
+        (0, "none", 1.0),
+        (0, "zlib", 0.5),
+        (1, "none", 0.9),
+        (1, "lzo", 0.45),
+        (31, "none", 1 / 64),
+        (31, "zstd", 1 / 128),
+        (16, "none", 1 / 64),
+        (8, "none", 1 / 64),
+        ([0, 31], "none", 1 / 64),
+        ([0, 1], "none", 0.9),
+    ],
+)
+def test_floor_ratio(level, compression, ratio):
+    assert sizing.floor_ratio(level, compression) == pytest.approx(ratio)
+
+
+def test_floor_is_never_above_the_sizing_estimate():
+    for level in range(32):
+        for compression in ("none", "zlib"):
+            assert sizing.floor_bytes(64 << 30, level, compression) <= sizing.estimate_by_ratio(64 << 30, level)
+
+
+def test_floor_bytes_of_the_seed_trap():
+    # 64 GiB, level 0, zlib: at least 32 GiB; a 1000M volume cannot hold it.
+    assert sizing.floor_bytes(64 << 30, 0, "zlib") == 32 << 30
+    # The e2e guest: 1 GiB at level 31 with zlib: 8 MiB.
+    assert sizing.floor_bytes(1 << 30, 31, "zlib") == 8 << 20

@@ -17,6 +17,8 @@ class FakeCrashkernel:
         self.set_calls = []
         self.remove_calls = []
         self.broken_set = False
+        self.package_value = None
+        self.formula_files = True
 
     def parse(self, value):
         size, _, offset = str(value).partition("@")
@@ -55,12 +57,17 @@ class FakeCrashkernel:
         return {"backend": "grub2-default", "old": old, "new": value, "changed": old != value,
                 "files": ["/etc/default/grub"], "commands": [["update-grub"]]}
 
-    def remove(self, test=False):
+    def remove(self, test=False, restore=False):
         self.remove_calls.append(test)
         old = self.configured
+        # restore: the package's own value comes back (Debian's kdump-tools.cfg).
+        new = self.package_value if restore else None
+        changed = old != new or (restore and self.formula_files)
         if not test:
-            self.configured = None
-        return {"backend": "grub2-default", "old": old, "new": None, "changed": old is not None,
+            self.configured = new
+            if restore:
+                self.formula_files = False
+        return {"backend": "grub2-default", "old": old, "new": new, "changed": bool(changed),
                 "files": ["/etc/default/grub"], "commands": [["update-grub"]]}
 
 
@@ -178,6 +185,24 @@ def test_absent_removes_and_says_the_running_kernel_still_has_it(fake, opts):
     assert ret["reboot_pending"] is True and "reboot required to release" in ret["comment"]
     again = state.absent("no-crashkernel")
     assert again["changes"] == {} and fake.remove_calls == [True, False]
+
+
+def test_absent_restore_gives_the_package_value_back(fake, opts):
+    """kdump.clean: the formula's files undone, Debian's kdump-tools.cfg value applies again."""
+    fake.configured = fake.running = "256M"
+    fake.package_value = "192M"
+    opts["test"] = True
+    predicted = state.absent("clean", restore=True)
+    assert predicted["result"] is None and fake.configured == "256M"
+    assert predicted["changes"]["configured"] == {"old": "256M", "new": "192M"}
+    assert predicted["comment"].startswith("crashkernel=256M would be restored to crashkernel=192M")
+    opts["test"] = False
+    ret = state.absent("clean", restore=True)
+    assert ret["result"] is True and ret["changes"] == predicted["changes"]
+    assert fake.configured == "192M" and ret["reboot_pending"] is True
+    again = state.absent("clean", restore=True)
+    assert again["result"] is True and again["changes"] == {}
+    assert state.absent("clean", restore="yes")["comment"].startswith("restore:")
 
 
 def test_module_errors_become_result_false(fake):

@@ -2,6 +2,7 @@
 filesystem and mount modules (each keeps the state a real system would)."""
 
 import os
+import pathlib
 
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
@@ -27,6 +28,7 @@ class FakeKdump:
         self.estimate_bytes = 300 * MIB
         self.free_bytes = 10 * GIB
         self.rebuild_fails = False
+        self.active = True
 
     def validate_pillar(self, data):
         try:
@@ -61,13 +63,15 @@ class FakeKdump:
 
     def status(self):
         problems = list(self.problems)
+        if not self.active:
+            problems.append("the kdump-tools service is not running")
         if self.reboot_pending:
             problems.append("reboot pending: the boot loader gives crashkernel=256M, the running kernel has none")
         if self.reserved == 0:
             problems.append("no memory reserved for the crash kernel: crashkernel= is not on the running kernel's command line")
         elif not self.loaded:
             problems.append("the crash kernel is not loaded: start the kdump service or run kdump.rebuild")
-        return {"os_family": "Debian", "service": "kdump-tools", "enabled": True, "active": True,
+        return {"os_family": "Debian", "service": "kdump-tools", "enabled": True, "active": self.active,
                 "loaded": self.loaded, "reserved_bytes": self.reserved,
                 "reboot_pending": self.reboot_pending, "target": {}, "free_bytes": self.free_bytes,
                 "estimate_bytes": self.estimate_bytes, "ready": not problems, "problems": problems}
@@ -170,6 +174,7 @@ def configure_loader_modules(kdump, system, opts):
             for name in ("validate_pillar", "configure", "rebuild", "estimate", "check_space", "status")}
     salt.update({
         "crashkernel.get": lambda: {"reserved_bytes": kdump.reserved},
+        "crashkernel.mem_bytes": lambda: 4096 << 20,
         "lvm.vgdisplay": system.vgdisplay,
         "lvm.lvdisplay": system.lvdisplay,
         "lvm.lvcreate": system.lvcreate,
@@ -179,7 +184,7 @@ def configure_loader_modules(kdump, system, opts):
         "xfs.mkfs": system.xfs_mkfs,
         "mount.active": system.active,
     })
-    return {state: {"__salt__": salt, "__opts__": opts, "__grains__": {"mem_total": 4096},
+    return {state: {"__salt__": salt, "__opts__": opts, "__grains__": {},
                     "__states__": {"mount.mounted": system.mount_mounted}}}
 
 
@@ -196,6 +201,13 @@ def test_validated_accepts_good_pillar_in_both_modes(opts):
     opts["test"] = True
     ret = state.validated("p", pillar)
     assert ret["result"] is True and ret["changes"] == {}
+
+
+def test_validated_without_config_validates_the_minions_own_pillar(monkeypatch):
+    given = []
+    monkeypatch.setitem(state.__salt__, "kdump.validate_pillar", lambda data=None: given.append(data) or {})
+    assert state.validated("p")["result"] is True
+    assert given == [None]
 
 
 @pytest.mark.parametrize("test_mode", [False, True])
@@ -218,6 +230,15 @@ def test_space_checked(kdump):
     assert bad["result"] is False and bad["changes"] == {}
     assert str(300 * MIB) in bad["comment"] and str(100 * MIB) in bad["comment"]
     assert state.space_checked("s", path="relative")["comment"].startswith("path:")
+
+
+def test_space_checked_says_when_the_dump_directory_cannot_be_measured(monkeypatch):
+    reason = "the dump device /dev/sdb1 is not mounted: kdump mounts it at dump time"
+    monkeypatch.setitem(state.__salt__, "kdump.check_space", lambda path=None, needed=None: {
+        "path": None, "free_bytes": None, "needed_bytes": 300 * MIB, "ok": True, "checked": False, "reason": reason})
+    ret = state.space_checked("s")
+    assert ret["result"] is True and ret["changes"] == {}
+    assert ret["comment"] == f"Free space for a vmcore is not measured: {reason}."
 
 
 # --- configured --------------------------------------------------------------------------
@@ -272,6 +293,24 @@ def test_configured_without_reservation_defers_the_rebuild_to_after_the_reboot(k
     assert after["changes"] == {"rebuilt": True} and kdump.rebuilds == 1
 
 
+def test_configured_keeps_the_distributions_file_once_for_clean(kdump, opts):
+    """Before the first write the distribution's file is kept as .kdump-formula.orig (or, when
+    there was none, .kdump-formula.created is marked); later writes never touch the copy."""
+    root = pathlib.Path(opts["kdump_root"])
+    config = root / kdump.path.lstrip("/")
+    config.parent.mkdir(parents=True)
+    config.write_text("USE_KDUMP=1\n")
+    state.configured("c", {"collector": {"dump_level": 31}})
+    config.write_text("USE_KDUMP=1\n# written by the formula\n")
+    state.configured("c", {"collector": {"dump_level": 11}})
+    assert (root / (kdump.path.lstrip("/") + ".kdump-formula.orig")).read_text() == "USE_KDUMP=1\n"
+    assert not (root / (kdump.path.lstrip("/") + ".kdump-formula.created")).exists()
+    kdump.path = "/etc/kdump.conf"
+    state.configured("c", {"collector": {"dump_level": 1}})
+    assert (root / "etc/kdump.conf.kdump-formula.created").read_text() == ""
+    assert not (root / "etc/kdump.conf.kdump-formula.orig").exists()
+
+
 def test_configured_bad_settings_fails_naming_the_argument(kdump):
     ret = state.configured("c", "dump_level=31")
     assert ret["result"] is False and ret["comment"].startswith("settings:") and kdump.settings == {}
@@ -315,6 +354,37 @@ def test_ready_with_only_a_pending_reboot(kdump):
     warn = state.ready("r")
     assert warn["result"] is True and warn["comment"].startswith("reboot pending: ")
     assert state.ready("r", require_reboot="fail")["result"] is False
+
+
+def test_ready_says_reboot_pending_once(kdump):
+    kdump.reboot_pending = True
+    comment = state.ready("r")["comment"]
+    assert comment == (
+        "reboot pending: the boot loader gives crashkernel=256M, the running kernel has none; "
+        "no memory reserved for the crash kernel: crashkernel= is not on the running kernel's "
+        "command line."
+    )
+    assert comment.count("reboot pending") == 1
+
+
+def test_ready_a_service_that_waits_for_the_reservation_is_explained_by_the_reboot(kdump):
+    """RedHat's kdumpctl and Suse's load.sh cannot start before the reboot: under warn the
+    pending reboot is the reason, True; where the service could have started (Debian's
+    kdump-tools), a stopped service is a real problem."""
+    kdump.reboot_pending = True
+    kdump.active = False
+    waits = state.ready("r", service_starts_unreserved=False)
+    assert waits["result"] is True, waits
+    assert waits["comment"].startswith("reboot pending: the boot loader gives crashkernel=256M")
+    assert waits["comment"].endswith("; the kdump-tools service is not running.")
+    assert state.ready("r", require_reboot="fail", service_starts_unreserved=False)["result"] is False
+    could_run = state.ready("r", service_starts_unreserved=True)
+    assert could_run["result"] is False
+    assert could_run["comment"].startswith("kdump is not ready: the kdump-tools service is not running")
+    # Once memory is reserved, a stopped service is a problem on every family.
+    kdump.reserved, kdump.loaded, kdump.reboot_pending = 256 * MIB, True, False
+    assert state.ready("r", service_starts_unreserved=False)["result"] is False
+    assert state.ready("r", service_starts_unreserved="no")["comment"].startswith("service_starts_unreserved:")
 
 
 def test_ready_lists_other_problems(kdump):
@@ -407,6 +477,36 @@ def test_dump_target_without_lvm_tools_names_the_key_and_changes_nothing(system)
     assert ret["result"] is False and ret["changes"] == {} and system.lvs == {}
     assert ret["comment"].startswith("vg: Salt's lvm module is not available")
     assert "install lvm2" in ret["comment"]
+
+
+def test_dump_target_errors_name_the_pillar_key_when_given(system):
+    """The formula passes pillar_key=kdump:volume: the user reads which pillar key to fix."""
+    lvm = {name: state.__salt__.pop(name) for name in list(state.__salt__) if name.startswith("lvm.")}
+    try:
+        ret = state.dump_target("v", vg="rootvg", lv="crashlv", size="1G", pillar_key="kdump:volume")
+    finally:
+        state.__salt__.update(lvm)
+    assert ret["result"] is False
+    assert ret["comment"].startswith("kdump:volume:vg: Salt's lvm module is not available")
+    ret = state.dump_target("v", vg="othervg", lv="crashlv", size="1G", pillar_key="kdump:volume")
+    assert ret["comment"].startswith("kdump:volume:vg: volume group 'othervg' does not exist")
+    ret = state.dump_target("v", vg="rootvg", lv="crashlv", size="1000", pillar_key="kdump:volume")
+    assert ret["comment"].startswith("kdump:volume:size: ")
+    assert system.lvs == {}
+
+
+def test_dump_target_dry_run_before_lvm2_is_installed(system, opts):
+    """A first dry run: the package state would install lvm2, so the volume group cannot be
+    read yet. A prediction (None), not a failure; nothing changed."""
+    lvm = {name: state.__salt__.pop(name) for name in list(state.__salt__) if name.startswith("lvm.")}
+    opts["test"] = True
+    try:
+        ret = state.dump_target("v", vg="rootvg", lv="crashlv", size="auto", pillar_key="kdump:volume")
+    finally:
+        state.__salt__.update(lvm)
+    assert ret["result"] is None and ret["changes"] == {} and system.lvs == {}
+    assert "the package state installs lvm2" in ret["comment"]
+    assert "rootvg/crashlv (auto, ext4)" in ret["comment"]
 
 
 def test_dump_target_auto_and_percent_of_ram_round_up_to_extents(system, kdump):

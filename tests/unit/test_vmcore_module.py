@@ -5,6 +5,7 @@ import pathlib
 
 import pytest
 import salt.modules.file as salt_file
+from kdumplib import dumpdir
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from _modules import vmcore
@@ -61,8 +62,12 @@ def settings_path():
 def configure_loader_modules(root, runner, settings_path):
     salt_funcs = {"cmd.run_all": runner, "file.remove": salt_file.remove}
     if settings_path["path"]:
-        salt_funcs["kdump.settings"] = lambda: {"target": {"type": "local",
-                                                           "path": settings_path["path"]}}
+        # kdump.settings and kdump.dump_dir of one configuration: its target, the host's mounts.
+        target = settings_path.get("target") or {"type": "local", "path": settings_path["path"]}
+        salt_funcs["kdump.settings"] = lambda: {"target": dict(target)}
+        salt_funcs["kdump.dump_dir"] = lambda: dumpdir.locate(
+            settings_path.get("family", "Debian"), target, mounts=settings_path.get("mounts", {})
+        )
     return {
         vmcore: {
             "__opts__": {"kdump_root": str(root)},
@@ -170,6 +175,22 @@ def test_list_default_is_the_configured_dump_path(root, settings_path):
     make_crash_dir(root, "/srv/crash")
     make_crash_dir(root, "/var/crash")
     assert {e["dir"].rsplit("/", 1)[0] for e in vmcore.list_()} == {"/srv/crash"}
+
+
+REDHAT_DEVICE = {
+    "path": "/var/crash",
+    "family": "RedHat",
+    "target": {"type": "device", "device": "/dev/mapper/vg-dumps", "fstype": "xfs", "path": "/var/crash"},
+    "mounts": {"/": "/dev/vda1", "/srv/dumps": "/dev/mapper/vg-dumps"},
+}
+
+
+@pytest.mark.parametrize("settings_path", [REDHAT_DEVICE], indirect=False)
+def test_list_default_on_redhat_looks_inside_the_mounted_dump_device(root, settings_path):
+    """kdump.conf's path is relative to the device: the dumps are in /srv/dumps/var/crash."""
+    make_crash_dir(root, "/srv/dumps/var/crash")
+    make_crash_dir(root, "/var/crash")
+    assert {e["dir"].rsplit("/", 1)[0] for e in vmcore.list_()} == {"/srv/dumps/var/crash"}
 
 
 def test_list_explicit_path(root):
