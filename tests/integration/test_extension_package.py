@@ -27,10 +27,14 @@ import time
 import pytest
 import yaml
 
-# The fake Debian root and LVM tools of the master/minion tier, shared, not copied.
+# The fake roots, recording tools and test doubles of the master/minion tier, shared.
 from tests.integration.test_master_minion import (  # noqa: F401  pylint: disable=unused-import
-    debian_root,
-    lvm_tools,
+    CHANGING_TOOLS,
+    DOUBLES,
+    FAMILIES,
+    make_root,
+    tools,
+    tools_run,
 )
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -126,8 +130,15 @@ def _free_ports(count):
 
 
 @pytest.fixture(scope="module")
-def deployment(ext_venv, debian_root, lvm_tools):
-    """salt-master and salt-minion from the extension venv; file_roots: ``salt/`` only."""
+def debian_root(tmp_path_factory):
+    return make_root(tmp_path_factory.mktemp("root-debian"), "Debian")
+
+
+@pytest.fixture(scope="module")
+def deployment(ext_venv, debian_root, tools):
+    """salt-master and salt-minion from the extension venv; file_roots: ``salt/`` only.
+    The minion is a fake Debian 12 host as in test_master_minion.py (its grains, root,
+    tools on PATH, pkg/service doubles)."""
     root = pathlib.Path(tempfile.mkdtemp(prefix="kdx-"))  # short: unix socket paths
     publish, ret = _free_ports(2)
     common = {"user": "root", "log_level_logfile": "info"}
@@ -138,12 +149,15 @@ def deployment(ext_venv, debian_root, lvm_tools):
                   log_file=str(root / "master.log"))
     minion = dict(common, id=MINION_ID, root_dir=str(root / "minion"), master="127.0.0.1",
                   master_port=ret, publish_port=publish, kdump_root=str(debian_root),
+                  grains=FAMILIES["Debian"]["grains"], module_dirs=[str(DOUBLES)],
+                  providers={"pkg": "kdumptest_pkg", "service": "kdumptest_service"},
                   log_file=str(root / "minion.log"))
     for name, opts in (("master", master), ("minion", minion)):
         (root / "conf").mkdir(exist_ok=True)
         (root / "conf" / name).write_text(yaml.safe_dump(opts), encoding="utf-8")
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
-    env["PATH"] = os.pathsep.join([str(lvm_tools["bin"]), str(ext_venv / "bin"), env["PATH"]])
+    env["PATH"] = os.pathsep.join([str(tools["grub"]), str(tools["lvm"]), str(ext_venv / "bin"),
+                                   env["PATH"]])
     procs = [subprocess.Popen([str(ext_venv / "bin" / f"salt-{name}"), "-c", str(root / "conf"),
                                "-l", "quiet"], cwd=root, env=env)
              for name in ("master", "minion")]
@@ -230,16 +244,21 @@ def test_modules_answer_without_any_sync(deployment):
     assert not {"kdump.py", "crashkernel.py", "vmcore.py"} & set(synced), synced
 
 
-def test_formula_applies_from_file_roots_salt_only(deployment, debian_root):
-    grub_before = (debian_root / "etc/default/grub").read_text()
+def test_formula_applies_from_file_roots_salt_only(deployment, debian_root, tools):
+    """The newcomer's dry run of test_master_minion.py, from the installed extension."""
+    facts = FAMILIES["Debian"]
+    before = sorted(str(path.relative_to(debian_root)) for path in debian_root.rglob("*"))
     ret = _data(deployment["cli"]("salt", MINION_ID, "state.apply", "kdump", "test=True"))
     states = {value["__id__"]: value for value in ret[MINION_ID].values()}
+    assert {i: s["comment"] for i, s in states.items() if s["result"] is False} == {}
     assert states["kdump-validated"]["result"] is True, states["kdump-validated"]
-    assert states["kdump-crashkernel"]["changes"] == {"configured": {"old": None, "new": "128M@16M"}}
+    assert states["kdump-crashkernel"]["changes"] == {
+        "configured": {"old": None, "new": facts["crashkernel"]}}
     config = states["kdump-config"]
-    assert config["result"] is None and config["changes"]["config"]["path"] == "/etc/default/kdump-tools"
-    assert "no memory reserved for the crash kernel" in states["kdump-ready"]["comment"]
-    assert (debian_root / "etc/default/grub").read_text() == grub_before
+    assert config["result"] is None and config["changes"]["config"]["path"] == facts["config"]
+    assert states["kdump-ready"]["comment"].startswith("kdump is not ready now:")
+    assert sorted(str(path.relative_to(debian_root)) for path in debian_root.rglob("*")) == before
+    assert not tools_run(tools) & set(CHANGING_TOOLS)
 
 
 def test_runner_and_outputter_come_from_the_extension(deployment):
