@@ -95,7 +95,7 @@ def fresh_loaders_per_module_before_3008(request):
 def loaders(package_loaders, fake_root):
     """The shared loaders pointed at this test's fake root.
 
-    The modules read ``__opts__`` live, so setting ``kdump_root`` here is enough; grains and
+    ``kdump_root`` is set in every opts dict the modules read (``_loader_opts``); grains and
     pillar a test changes are put back afterwards, and the loader context and cache are wiped.
     """
     grains = dict(package_loaders.grains)
