@@ -6,9 +6,18 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | md5sum | cut -c1-12)
 APT_PKGS := qemu-system-x86 qemu-utils debootstrap grub-pc-bin grub2-common parted fdisk \
             e2fsprogs kpartx dpkg-dev makedumpfile crash xz-utils zstd
+# headless browser for the HTML report check (tests/integration/test_report_browser.py)
+APT_PKGS += chromium
 APT_STAMP := /var/lib/kdump-formula-apt.$(shell echo $(APT_PKGS) | md5sum | cut -c1-12)
+# Older Salt release lines still supported upstream: the unit and functional tiers also run
+# under each (.venv has requirements.txt's pin). One venv per version, outside the checkout
+# (the functional tier serves the checkout as file_roots), installed once per requirements.
+SALT_MATRIX ?= 3007.16 3006.29
+MATRIX_DIR ?= /var/cache/kdump-formula-matrix
+MATRIX_KEY := $(shell cat requirements.txt | md5sum | cut -c1-12)
+MATRIX_STAMPS := $(foreach v,$(SALT_MATRIX),$(MATRIX_DIR)/salt-$(v)/.installed-$(MATRIX_KEY))
 
-.PHONY: test test-fast lint demo venv apt clean
+.PHONY: test test-fast test-matrix wheel lint demo venv apt clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,6 +33,23 @@ $(APT_STAMP):
 
 apt: $(APT_STAMP)
 
+$(MATRIX_DIR)/salt-%/.installed-$(MATRIX_KEY): requirements.txt
+	rm -rf $(MATRIX_DIR)/salt-$*
+	python3 -m venv $(MATRIX_DIR)/salt-$*
+	$(MATRIX_DIR)/salt-$*/bin/python -m pip install -q --disable-pip-version-check \
+	    -r <(grep -v '^salt==' requirements.txt) salt==$*
+	touch $@
+
+test-matrix: $(MATRIX_STAMPS)
+	@for v in $(SALT_MATRIX); do \
+	    echo "== unit and functional tiers under salt $$v"; \
+	    $(MATRIX_DIR)/salt-$$v/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/functional \
+	        || exit 1; \
+	done
+
+wheel: venv
+	$(PY) -m pip wheel -q --no-deps -w dist .
+
 lint: venv
 	$(VENV)/bin/yamllint -s salt/kdump/*.yaml salt/kdump/osfamily/*.yaml pillar.example
 	find salt -name '*.sls' -print0 | xargs -0 $(VENV)/bin/salt-lint
@@ -31,8 +57,8 @@ lint: venv
 test-fast: venv
 	$(PY) -m pytest tests/unit tests/functional tests/integration
 
-test: venv apt lint
-	$(PY) -m pytest tests
+test: venv apt lint test-matrix
+	KDUMP_MAKE_TEST=1 $(PY) -m pytest tests
 
 demo: venv
 	$(PY) demo/run.py

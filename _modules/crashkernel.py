@@ -12,6 +12,7 @@ import os
 
 import salt.utils.path
 import salt.utils.platform
+import salt.version
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from kdumplib import bootloader
@@ -20,6 +21,9 @@ from kdumplib import crashkernel as ck_syntax
 from kdumplib import files
 
 log = logging.getLogger(__name__)
+
+# Salt 3008 masks pillar.get values unless unmask=True; older Salt has no such argument.
+PILLAR_UNMASK = {"unmask": True} if salt.version.__saltstack_version__.major >= 3008 else {}
 
 __virtualname__ = "crashkernel"
 
@@ -176,7 +180,7 @@ def recommend():
         salt '*' crashkernel.recommend
     """
     # salt 3008 masks pillar.get results ("**********") unless asked for the real value
-    pillar_value = __salt__["pillar.get"]("kdump:crashkernel:value", "auto", unmask=True)
+    pillar_value = __salt__["pillar.get"]("kdump:crashkernel:value", "auto", **PILLAR_UNMASK)
     ram = _mem_bytes()
     if pillar_value not in (None, "", "auto"):
         value = _parse(str(pillar_value), "kdump:crashkernel:value")["value"]

@@ -14,12 +14,16 @@ import tempfile
 
 import salt.utils.path
 import salt.utils.platform
+import salt.version
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from kdumplib import dumpdir, dumpvolume, files, kdumpconf, schema, sizes, sizing
 from kdumplib import commands
 
 log = logging.getLogger(__name__)
+
+# Salt 3008 masks pillar.get values unless unmask=True; older Salt has no such argument.
+PILLAR_UNMASK = {"unmask": True} if salt.version.__saltstack_version__.major >= 3008 else {}
 
 __virtualname__ = "kdump"
 
@@ -289,7 +293,7 @@ def validate_pillar(data=None):
     """
     if data is None:
         # Salt 3008 masks pillar.get results unless asked for the real values.
-        data = __salt__["pillar.get"]("kdump", {}, unmask=True)
+        data = __salt__["pillar.get"]("kdump", {}, **PILLAR_UNMASK)
     pillar, report = schema.check_pillar(data)
     report.errors.extend(_system_errors(pillar, report))
     try:
@@ -573,7 +577,7 @@ def _device_aliases(device):
 
 
 def _pillar_volume():
-    volume = __salt__["pillar.get"]("kdump:volume", None, unmask=True) if "pillar.get" in __salt__ else None
+    volume = __salt__["pillar.get"]("kdump:volume", None, **PILLAR_UNMASK) if "pillar.get" in __salt__ else None
     return volume if isinstance(volume, dict) else None
 
 

@@ -21,6 +21,7 @@ which salt's runner client prints as "Passed invalid arguments" and exits 0).
 
 import logging
 import math
+import os
 import time
 
 import salt.client
@@ -29,6 +30,8 @@ import salt.utils.event
 try:
     from kdumplib import audit as fleetaudit
     from kdumplib import crashplan, rebootplan
+    from kdumplib import files as kdfiles
+    from kdumplib import report as kdreport
 
     _IMPORT_ERROR = None
 except ImportError as exc:  # the master has not synced _utils yet
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 __virtualname__ = "kdump"
 
 CALL_TIMEOUT = 30
+OUTPUTTER = "kdump_report"  # _output/kdump_report.py: the table, the summary, one line per event
 
 # The keys each function's records carry on top of crashplan.RECORD_KEYS (every record of a
 # run has the same keys, so a report can render any of them).
@@ -89,6 +93,7 @@ def _master_boot_id():
 def _fire(kind, **data):
     """A progress event on the runner's job (shown by salt-run, seen on the event bus)."""
     data["kind"] = kind
+    data["outputter"] = OUTPUTTER  # salt-run prints it as one line (kdumplib.report)
     log.info("kdump runner: %s", data)
     try:
         __jid_event__.fire_event(data, "progress")
@@ -195,6 +200,7 @@ def _finish(runner, records, stages, ok, test, text, statuses, started):
         "stages": [{key: stage.get(key) for key in ("name", "minions", "status", "started", "ended")}
                    for stage in stages],
         "minions": records,
+        "outputter": OUTPUTTER,
     }
 
 
@@ -375,6 +381,8 @@ def crashtest(
     analyze=False,
     vmlinux=None,
     timeout=CALL_TIMEOUT,
+    report=None,
+    junit=None,
     test=False,
 ):
     """
@@ -403,6 +411,9 @@ def crashtest(
         string.
     :param str vmlinux: debug vmlinux path on the minions, passed to ``vmcore.analyze``.
     :param timeout: seconds to wait for each call to the minions (default 30).
+    :param str report: write the HTML report (table and per-wave timeline) to this absolute
+        path on the master at the end.
+    :param str junit: write JUnit XML (one testcase per minion) to this absolute path.
     :param bool test: return the plan and crash nothing.
     :return: the runner's return (docs/runners/kdump.md): ``{"runner", "result",
         "retcode", "test", "comment", "summary", "duration", "stages", "minions": [record,
@@ -433,6 +444,7 @@ def crashtest(
         }
         if vmlinux is not None and (not isinstance(vmlinux, str) or not vmlinux.startswith("/")):
             raise ValueError(f"vmlinux: {vmlinux!r} is not an absolute path")
+        _check_report_paths(report=report, junit=junit)
     except ValueError as exc:
         return _bad_arguments("crashtest", exc, test, crashplan.STATUSES, run_started)
 
@@ -449,7 +461,8 @@ def crashtest(
             records[minion] = _record(CRASH_KEYS, minion, crashplan.NOT_READY, problems=problems)
         _fire("preflight", ready=ready, not_ready=sorted(not_ready), refused=sorted(
             m for m, r in records.items() if r["status"] == crashplan.REFUSED))
-        return _finish("crashtest", records, [], False, test, refusal, crashplan.STATUSES, run_started)
+        ret = _finish("crashtest", records, [], False, test, refusal, crashplan.STATUSES, run_started)
+        return _reported(ret, report, junit)
     # The baseline: dumps already there. A minion whose dumps cannot be listed could not be
     # verified after its crash, so it is not crashed at all.
     dumps = _values(_ask(client, ready, "vmcore.list", settings["timeout"]))
@@ -466,8 +479,9 @@ def crashtest(
     _fire("preflight", ready=ready, not_ready=sorted(not_ready))
     if not ready:
         why = f"no minion answered {tgt!r}" if not statuses else "no targeted minion is ready"
-        return _finish("crashtest", records, [], False, test,
-                       f"{why}; {crashplan.comment(records.values())}", crashplan.STATUSES, run_started)
+        text = f"{why}; {crashplan.comment(records.values())}"
+        ret = _finish("crashtest", records, [], False, test, text, crashplan.STATUSES, run_started)
+        return _reported(ret, report, junit)
 
     stages = crashplan.plan(ready, canary, wave_size, waves=waves)
     for stage in stages:
@@ -477,14 +491,16 @@ def crashtest(
                                       boot_id=statuses[minion]["boot_id"])
     if test:
         text = f"plan only (test=True), nothing crashed: {crashplan.comment(records.values())}"
-        return _finish("crashtest", records, stages, True, test, text, crashplan.STATUSES, run_started)
+        ret = _finish("crashtest", records, stages, True, test, text, crashplan.STATUSES, run_started)
+        return _reported(ret, report, junit)
 
     failures, stopped_after = _run_stages(
         stages, records, max_failures,
         lambda stage: _crash_stage(client, stage, records, baseline, settings, run_started),
         "crashed", run_started)
     text = crashplan.comment(records.values(), stopped_after)
-    return _finish("crashtest", records, stages, not failures, test, text, crashplan.STATUSES, run_started)
+    ret = _finish("crashtest", records, stages, not failures, test, text, crashplan.STATUSES, run_started)
+    return _reported(ret, report, junit)
 
 
 def plan(tgt, tgt_type="glob", canary=1, wave_size=None, waves=None, timeout=CALL_TIMEOUT):
@@ -741,3 +757,31 @@ def audit(tgt, tgt_type="glob", timeout=CALL_TIMEOUT):
     if not records:
         text = f"no minion answered {tgt!r}"
     return _finish("audit", records, [], ok, False, text, fleetaudit.STATUSES, run_started)
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def _check_report_paths(**paths):
+    """``report=``/``junit=``: absolute file paths in an existing directory, checked before
+    anything is crashed."""
+    for name, path in paths.items():
+        if path is None:
+            continue
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"{name}: {path!r} is not an absolute path")
+        if os.path.isdir(path):
+            raise ValueError(f"{name}: {path!r} is a directory, not a file")
+        if not os.path.isdir(os.path.dirname(path)):
+            raise ValueError(f"{name}: {path!r}: directory {os.path.dirname(path)!r} does not exist")
+
+
+def _reported(ret, report, junit):
+    """Write the requested report files (HTML for people, JUnit XML for CI) from the return."""
+    if report:
+        kdfiles.write_text_atomic("/", report, kdreport.html_report(ret), backup_suffix=None)
+        ret["report"] = report
+    if junit:
+        kdfiles.write_text_atomic("/", junit, kdreport.junit_xml(ret), backup_suffix=None)
+        ret["junit"] = junit
+    return ret

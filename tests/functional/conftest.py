@@ -6,8 +6,10 @@ Each test gets loaders whose minion option ``kdump_root`` points at a fresh fake
 
 import os
 import pathlib
+import sys
 
 import pytest
+import salt.version
 from saltfactories.utils.functional import Loaders
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -57,25 +59,59 @@ def package_loaders(base_minion_opts):
     return Loaders(dict(base_minion_opts))
 
 
+def _loader_opts(package_loaders):
+    """The opts dicts the modules read. Salt 3008 hands every loader and module the same
+    dict; Salt 3006/3007 give each loader a copy and each loaded module another (taken when
+    it loads), and pack a copy of the grains: point the packs at the shared grains and
+    return every opts dict, so a test's ``kdump_root`` and grains reach the modules."""
+    found = []
+    candidates = [package_loaders.opts]
+    for loader in (package_loaders.utils, package_loaders.modules, package_loaders.states):
+        if isinstance(loader.pack.get("__grains__"), dict):
+            loader.pack["__grains__"] = package_loaders.grains
+        candidates.append(loader.opts)
+        # Salt 3007: the modules' __salt__ can be another loader with opts of its own
+        candidates.append(getattr(loader.pack.get("__salt__"), "opts", None))
+    # every module a loader has imported so far, also those of the loaders state.single builds
+    candidates.extend(getattr(module, "__opts__", None) for name, module in list(sys.modules.items())
+                      if name.startswith("salt.loaded."))
+    for opts in candidates:
+        if isinstance(opts, dict) and not any(opts is seen for seen in found):
+            found.append(opts)
+    return found
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_loaders_per_module_before_3008(request):
+    """Salt 3006/3007: fresh loaders for every test module. There, ``state.single`` builds
+    loaders of its own from copies of the opts, and a copy left from an earlier module's test
+    can point at that test's root; rebuilding per module (~1 s) keeps the tier order-free."""
+    if salt.version.__saltstack_version__.major >= 3008 or "package_loaders" not in request.fixturenames:
+        return
+    request.getfixturevalue("package_loaders").reload_all()
+
+
 @pytest.fixture
 def loaders(package_loaders, fake_root):
     """The shared loaders pointed at this test's fake root.
 
-    The modules read ``__opts__`` live, so setting ``kdump_root`` here is enough; grains and
+    ``kdump_root`` is set in every opts dict the modules read (``_loader_opts``); grains and
     pillar a test changes are put back afterwards, and the loader context and cache are wiped.
     """
-    opts = package_loaders.opts
     grains = dict(package_loaders.grains)
-    saved = {key: opts.get(key) for key in ("kdump_root", "pillar")}
-    opts["kdump_root"] = str(fake_root)
+    every_opts = _loader_opts(package_loaders)
+    saved = [{key: opts.get(key) for key in ("kdump_root", "pillar")} for opts in every_opts]
+    for opts in every_opts:
+        opts["kdump_root"] = str(fake_root)
     try:
         yield package_loaders
     finally:
         package_loaders.grains.clear()
         package_loaders.grains.update(grains)
-        for key, value in saved.items():
-            if value is None:
-                opts.pop(key, None)
-            else:
-                opts[key] = value
+        for opts, before in zip(every_opts, saved):
+            for key, value in before.items():
+                if value is None:
+                    opts.pop(key, None)
+                else:
+                    opts[key] = value
         package_loaders.reset_state()

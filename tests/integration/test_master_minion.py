@@ -145,7 +145,7 @@ def checkout(tmp_path_factory):
     _utils and _runners (symlinks here, so this development checkout's .venv and .git, tens
     of thousands of files, stay out of the master's file list)."""
     deployed = tmp_path_factory.mktemp("kdump-formula")
-    for name in ("salt", "_modules", "_states", "_utils", "_runners"):
+    for name in ("salt", "_modules", "_states", "_utils", "_runners", "_output"):
         (deployed / name).symlink_to(REPO / name, target_is_directory=True)
     return deployed
 

@@ -40,8 +40,9 @@ def configure_loader_modules(root, pillar, run_all):
             "__grains__": {"os": "Debian", "os_family": "Debian", "osrelease": "12", "mem_total": 4096},
             "__salt__": {
                 "cmd.run_all": run_all,
+                # Salt 3008 masks unless unmask=True; older Salt neither masks nor takes it.
                 "pillar.get": lambda key, default=None, unmask=False: (
-                    pillar.get(key, default) if unmask else "**********"
+                    pillar.get(key, default) if unmask or not crashkernel.PILLAR_UNMASK else "**********"
                 ),
             },
         }

@@ -243,7 +243,10 @@ class Events:
 
     def fire_event(self, data, tag):
         assert tag == "progress"
-        self.fired.append(dict(data))
+        data = dict(data)
+        # every event names the outputter that prints it as one line (kdumplib.report)
+        assert data.pop("outputter") == "kdump_report"
+        self.fired.append(data)
 
     def kinds(self):
         return [event["kind"] for event in self.fired]
@@ -293,7 +296,8 @@ def by_id(ret):
 def assert_shape(ret):
     """Every runner return has the documented keys, and every record of a run the same keys."""
     assert set(ret) == {"runner", "result", "retcode", "test", "comment", "summary", "duration",
-                        "stages", "minions"}
+                        "stages", "minions", "outputter"}
+    assert ret["outputter"] == "kdump_report"  # salt-run prints it with _output/kdump_report.py
     assert ret["retcode"] == (0 if ret["result"] else 1)
     assert runner.__context__["retcode"] == ret["retcode"]
     assert sum(ret["summary"].values()) == len(ret["minions"])
