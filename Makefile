@@ -25,7 +25,7 @@ $(APT_STAMP):
 apt: $(APT_STAMP)
 
 lint: venv
-	$(VENV)/bin/yamllint -s salt/kdump/*.yaml salt/kdump/osfamily/*.yaml pillar.example
+	$(VENV)/bin/yamllint -s salt/kdump/*.yaml pillar.example
 	find salt -name '*.sls' -print0 | xargs -0 $(VENV)/bin/salt-lint
 
 test-fast: venv

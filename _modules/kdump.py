@@ -6,6 +6,7 @@ glue: it reads and writes under the minion option ``kdump_root`` (default ``/``)
 distribution's tools as argument lists and reports in plain words.
 """
 
+import copy
 import difflib
 import logging
 import os
@@ -15,7 +16,7 @@ import salt.utils.path
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-from kdumplib import dumpdir, dumpvolume, files, kdumpconf, schema, sizes, sizing
+from kdumplib import dumpdir, dumpvolume, files, kdumpconf, osfamily, schema, sizes, sizing
 from kdumplib import commands
 
 log = logging.getLogger(__name__)
@@ -42,14 +43,33 @@ def __virtual__():
 
 
 def _root():
-    return __opts__.get("kdump_root", "/")
+    return files.root_of(__opts__)
 
 
-def _os_family():
-    """The ``os_family`` grain and its OS_FAMILIES row; CommandExecutionError if unsupported."""
+def _lookup(strict=True):
+    """The minion's pillar ``kdump:lookup`` (unmasked), checked: the overrides the formula's
+    map applies too, so both act on the same config file and service.
+
+    ``strict``: a bad entry raises SaltInvocationError naming its key; otherwise bad entries
+    are left out (the map renders, and ``kdump.validated`` reports them).
+    """
+    if "pillar.get" not in __salt__:
+        return {}
+    data = __salt__["pillar.get"]("kdump:lookup", {}, unmask=True)
+    if strict:
+        try:
+            return schema.validate_lookup(data)
+        except ValueError as exc:
+            raise _invalid(exc) from None
+    return schema.check_lookup(data)[0]
+
+
+def _os_family(strict=True):
+    """The ``os_family`` grain and its facts with ``kdump:lookup`` applied;
+    CommandExecutionError if the family is unsupported."""
     name = __grains__.get("os_family")
     try:
-        return name, kdumpconf.family(name)
+        return name, osfamily.facts(name, _lookup(strict))
     except ValueError as exc:
         raise CommandExecutionError(str(exc)) from None
 
@@ -194,6 +214,55 @@ def _running_crashkernel():
 # --------------------------------------------------------------------------- public API
 
 
+def facts(strict=True):
+    """
+    What this minion's OS family calls its kdump pieces, with pillar ``kdump:lookup`` applied:
+    the one answer the formula's map and this module's functions share.
+
+    :param bool strict: a bad ``kdump:lookup`` entry raises; False leaves bad entries out
+        (the map renders so that ``kdump.validated`` can report them).
+    :return: ``{"pkgs", "lvm_pkgs", "service", "config_file", "format", "rebuild",
+        "dump_layout", "default_collector", "service_starts_unreserved",
+        "service_sets_panic_on_oops"}`` (table: ``kdumplib.osfamily``).
+    :raises CommandExecutionError: the OS family is not supported.
+    :raises SaltInvocationError: ``strict`` and a bad ``kdump:lookup`` entry, naming its key.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.facts
+    """
+    return _os_family(strict)[1]
+
+
+def defaults(section=None):
+    """
+    The defaults of the ``kdump:`` pillar (``kdumplib.schema``, their one copy).
+
+    :param str section: ``None``: the whole pillar's defaults (``volume`` is None: no dump
+        volume unless given); ``"volume"``: the keys filled in when ``kdump:volume`` is given;
+        any other top-level key: its default.
+    :return: a fresh copy.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.defaults
+        salt '*' kdump.defaults volume
+    """
+    if section is None:
+        return copy.deepcopy(schema.DEFAULT_PILLAR)
+    if section == "volume":
+        return copy.deepcopy(schema.DEFAULT_VOLUME)
+    if section not in schema.DEFAULT_PILLAR:
+        raise SaltInvocationError(
+            f"section: {section!r} is not a kdump pillar key (known: {', '.join(schema.DEFAULT_PILLAR)})"
+        )
+    return copy.deepcopy(schema.DEFAULT_PILLAR[section])
+
+
 def validate(settings):
     """
     Check neutral kdump settings before anything is written, so mistakes name their key.
@@ -217,9 +286,10 @@ def validate(settings):
 def _system_errors(pillar, report):
     """The checks that read the system, for the parts of ``pillar`` that passed the schema."""
     errors = []
+    family = __grains__.get("os_family")
     try:
-        family, _row = _os_family()
-    except CommandExecutionError as exc:
+        osfamily.family(family)  # the lookup checked is the one in ``pillar`` (schema)
+    except ValueError as exc:
         return [str(exc)]
     settings_ok = not report.has("kdump:settings")
     volume_ok = not report.has("kdump:volume")
@@ -298,11 +368,11 @@ def settings():
         salt '*' kdump.settings
     """
     name, row = _os_family()
-    text = files.read_text(_root(), row["config"], default="")
+    text = files.read_text(_root(), row["config_file"], default="")
     try:
         return kdumpconf.parse(name, text)
     except ValueError as exc:
-        raise CommandExecutionError(f"{row['config']}: {exc}") from None
+        raise CommandExecutionError(f"{row['config_file']}: {exc}") from None
 
 
 def render(settings=None):
@@ -322,12 +392,12 @@ def render(settings=None):
     """
     name, row = _os_family()
     wanted = globals()["settings"]() if settings is None else _validated(settings)
-    existing = files.read_text(_root(), row["config"], default="")
+    existing = files.read_text(_root(), row["config_file"], default="")
     try:
         text = kdumpconf.render(name, wanted, existing)
     except ValueError as exc:
         raise _invalid(exc) from None
-    return {"path": row["config"], "text": text}
+    return {"path": row["config_file"], "text": text}
 
 
 def configure(settings, test=False):
@@ -608,6 +678,18 @@ def _boot_id():
     return (text.strip() or None) if text is not None else None
 
 
+def _status_facts(name, problems):
+    """The facts ``status`` reports on: None for an unsupported family; with a bad
+    ``kdump:lookup`` the valid overrides only, and the error among the problems."""
+    if name not in osfamily.OS_FAMILIES:
+        return None
+    try:
+        return _os_family()[1]
+    except SaltInvocationError as exc:
+        problems.extend(str(exc).splitlines())
+        return _os_family(strict=False)[1]
+
+
 def status():
     """
     Say in one dict whether a crash on this minion would be saved, and if not, why.
@@ -631,13 +713,13 @@ def status():
     """
     problems = []
     name = __grains__.get("os_family")
-    row = kdumpconf.OS_FAMILIES.get(name)
+    row = _status_facts(name, problems)
     result = {
         "os_family": name,
         "service": row["service"] if row else None,
         "enabled": None,
         "active": None,
-        "config": row["config"] if row else None,
+        "config": row["config_file"] if row else None,
         "target": None,
         "free_bytes": None,
         "estimate_bytes": None,
@@ -645,12 +727,12 @@ def status():
         "boot_id": _boot_id(),
     }
     if row is None:
-        problems.append(f"os family {name!r} is not supported (supported: {', '.join(kdumpconf.OS_FAMILIES)})")
+        problems.append(f"os family {name!r} is not supported (supported: {', '.join(osfamily.OS_FAMILIES)})")
     else:
-        if files.read_text(_root(), row["config"]) is None:
+        if files.read_text(_root(), row["config_file"]) is None:
             problems.append(
-                f"{row['config']} does not exist: kdump is not installed or not configured "
-                f"(packages: {', '.join(row['packages'])})"
+                f"{row['config_file']} does not exist: kdump is not installed or not configured "
+                f"(packages: {', '.join(row['pkgs'])})"
             )
         result["enabled"], result["active"] = _service_state(row["service"], problems)
     result["reserved_bytes"], result["loaded"], result["reboot_pending"] = _crashkernel_state(problems)
@@ -686,7 +768,8 @@ def rebuild():
     verify the kernel is loaded, so a changed configuration is in force before any crash.
 
     RedHat: ``kdumpctl rebuild`` + ``kdumpctl restart``; Debian: ``kdump-config unload`` +
-    ``kdump-config load``; Suse: ``systemctl restart kdump`` (table: ``kdumpconf.OS_FAMILIES``).
+    ``kdump-config load``; Suse: ``systemctl restart <service>`` (table: ``kdumplib.osfamily``,
+    with ``kdump:lookup`` applied).
 
     :return: ``{"command": [argv of the last command], "commands": [[argv], ...],
         "loaded": bool, "reserved_bytes": int, "output": str}``.

@@ -32,10 +32,10 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from kdumplib import dumpvolume, files, sizes
 from kdumplib import commands
+from kdumplib.schema import REQUIRE_REBOOT
 
 __virtualname__ = "kdump"
 
-REQUIRE_REBOOT = ("warn", "fail")
 # Written before the config file changes, removed once the crash kernel was rebuilt and
 # loaded: a run that dies in between (or a host without the reservation yet) leaves it, and the
 # next run rebuilds even though the config file is already right. This is what makes the seed's
@@ -71,7 +71,7 @@ def _run_state(core, name, *args):
 
 
 def _root():
-    return __opts__.get("kdump_root", "/")
+    return files.root_of(__opts__)
 
 
 def _marker_path():

@@ -277,18 +277,6 @@ def test_the_lvm_name_rule_is_one_rule():
     assert dumpvolume.check_lvm_name is schema.check_lvm_name
 
 
-def test_lookup_keys_are_the_maps_os_facts():
-    """Every OS fact map.jinja merges (defaults.yaml keys that are not pillar keys) can be
-    overridden through kdump:lookup, and nothing else can."""
-    import pathlib
-
-    import yaml
-
-    defaults = yaml.safe_load(pathlib.Path("salt/kdump/defaults.yaml").read_text())["kdump"]
-    facts = set(defaults) - set(schema.DEFAULT_PILLAR)
-    assert facts == set(schema.LOOKUP_KEYS)
-
-
 def test_lookup_flags_and_lvm_packages_are_checked():
     with pytest.raises(ValueError) as err:
         schema.validate_pillar(
