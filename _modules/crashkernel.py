@@ -160,13 +160,15 @@ def resolve(value, mem_bytes=None):
     return ck_syntax.resolve(parsed, mem_bytes)
 
 
-def recommend():
+def recommend(value="auto"):
     """
     The crashkernel value this minion should boot with, and why.
 
-    Pillar ``kdump:crashkernel:value`` wins unless it is ``auto``; otherwise the distribution
-    default from ``kdumplib.crashkernel.RECOMMENDATIONS``.
+    A ``value`` other than ``auto`` wins (the formula passes pillar ``kdump:crashkernel:value``;
+    this module reads no pillar); otherwise the distribution default from
+    ``kdumplib.crashkernel.RECOMMENDATIONS``.
 
+    :param str value: ``auto`` (default) or a value in kernel syntax.
     :return: ``{value, source, reserved_bytes}``
 
     CLI Example:
@@ -174,13 +176,13 @@ def recommend():
     .. code-block:: bash
 
         salt '*' crashkernel.recommend
+        salt '*' crashkernel.recommend 512M
     """
-    # salt 3008 masks pillar.get results ("**********") unless asked for the real value
-    pillar_value = __salt__["pillar.get"]("kdump:crashkernel:value", "auto", unmask=True)
+    given = value
     ram = _mem_bytes()
-    if pillar_value not in (None, "", "auto"):
-        value = _parse(str(pillar_value), "kdump:crashkernel:value")["value"]
-        source = "pillar kdump:crashkernel:value"
+    if given not in (None, "", "auto"):
+        value = _parse(str(given), "value")["value"]
+        source = "given value"
     else:
         os_name = __grains__.get("os")
         os_family = __grains__.get("os_family")
