@@ -229,7 +229,7 @@ def test_a_sysctl_value_holds_no_line_break():
         {"sysctl": {"kernel.printk": "4 4 1 7", "kernel.panic": -1}},
         {"lookup": {"pkgs": ["kexec-tools", "libstdc++6:amd64"], "service": "kdump-tools.service",
                     "config_file": "/etc/default/kdump-tools", "sysctl_file": "/etc/sysctl.d/90-k.conf",
-                    "fstab_file": "/etc/fstab"}},
+                    "sysctl_saved_file": "/var/lib/k/before.conf"}},
         {"crashkernel": {"value": "1G-4G:192M,4G-:512M"}},
         {"crashkernel": {"value": "512M,high"}},
     ],
