@@ -64,6 +64,17 @@ def _lookup(strict=True):
     return schema.check_lookup(data)[0]
 
 
+def _family_name():
+    """The ``os_family`` grain, for code that needs no fact that kdump:lookup can change;
+    CommandExecutionError if unsupported."""
+    name = __grains__.get("os_family")
+    try:
+        osfamily.family(name)
+    except ValueError as exc:
+        raise CommandExecutionError(str(exc)) from None
+    return name
+
+
 def _os_family(strict=True):
     """The ``os_family`` grain and its facts with ``kdump:lookup`` applied;
     CommandExecutionError if the family is unsupported."""
@@ -125,7 +136,7 @@ def _validated(settings):
 
 def _check_family(normalized):
     """SaltInvocationError naming the key when this minion's family cannot express a setting."""
-    name, _row = _os_family()
+    name = _family_name()
     try:
         kdumpconf.check_supported(name, normalized)
     except ValueError as exc:
@@ -286,10 +297,9 @@ def validate(settings):
 def _system_errors(pillar, report):
     """The checks that read the system, for the parts of ``pillar`` that passed the schema."""
     errors = []
-    family = __grains__.get("os_family")
     try:
-        osfamily.family(family)  # the lookup checked is the one in ``pillar`` (schema)
-    except ValueError as exc:
+        family = _family_name()  # the lookup checked is the one in ``pillar`` (schema)
+    except CommandExecutionError as exc:
         return [str(exc)]
     settings_ok = not report.has("kdump:settings")
     volume_ok = not report.has("kdump:volume")
@@ -551,7 +561,7 @@ def dump_dir(target=None, volume=None, planned=False):
 
         salt '*' kdump.dump_dir
     """
-    name, _row = _os_family()
+    name = _family_name()
     if target is None:
         target = globals()["settings"]()["target"]
     if volume is None:

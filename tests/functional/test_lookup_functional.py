@@ -8,22 +8,19 @@ import json
 import pathlib
 
 import pytest
-import yaml
 from salt.exceptions import SaltInvocationError
-from saltfactories.utils.functional import Loaders
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 LOOKUP = {"config_file": "/etc/kdump-custom.conf", "service": "kdump-custom"}
 
 
-def suse_loaders(base_minion_opts, tmp_path, kdump):
-    pillar_dir = tmp_path / "pillar"
-    pillar_dir.mkdir(parents=True)
-    (pillar_dir / "top.sls").write_text(yaml.safe_dump({"base": {"*": ["kdump"]}}))
-    (pillar_dir / "kdump.sls").write_text(yaml.safe_dump({"kdump": kdump}))
-    root = tmp_path / "root"
+def suse_loaders(own_pillar_loaders, tmp_path, kdump):
+    loaders, root = own_pillar_loaders(
+        tmp_path, kdump, os_family="Suse",
+        module_dirs=[str(REPO / "_modules"), str(REPO / "tests" / "doubles")],
+        providers={"service": "kdumptest_service"},
+    )
     files = {
-        "proc/meminfo": "MemTotal:        2097152 kB\n",
         "sys/kernel/kexec_crash_size": "0\n",
         "sys/kernel/kexec_crash_loaded": "0\n",
         # The custom service runs, the family's does not: status must look at the custom one.
@@ -35,23 +32,14 @@ def suse_loaders(base_minion_opts, tmp_path, kdump):
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text)
     (root / "var/crash").mkdir(parents=True)
-    opts = dict(
-        base_minion_opts,
-        pillar_roots={"base": [str(pillar_dir)]},
-        kdump_root=str(root),
-        module_dirs=[str(REPO / "_modules"), str(REPO / "tests" / "doubles")],
-        providers={"service": "kdumptest_service"},
-    )
-    loaders = Loaders(opts)
-    loaders.grains["os_family"] = "Suse"
     return loaders, root
 
 
-def test_config_file_and_service_overrides_reach_the_module(base_minion_opts, tmp_path, fake_bin):
+def test_config_file_and_service_overrides_reach_the_module(own_pillar_loaders, tmp_path, fake_bin):
     calls = fake_bin / "systemctl.log"
     (fake_bin / "systemctl").write_text(f'#!/bin/sh\necho "systemctl $*" >> {calls}\n')
     (fake_bin / "systemctl").chmod(0o755)
-    loaders, root = suse_loaders(base_minion_opts, tmp_path, {"lookup": LOOKUP})
+    loaders, root = suse_loaders(own_pillar_loaders, tmp_path, {"lookup": LOOKUP})
     try:
         kdump = loaders.modules.kdump
         assert loaders.modules.service.offline() is False  # the double, not this host's
@@ -77,8 +65,8 @@ def test_config_file_and_service_overrides_reach_the_module(base_minion_opts, tm
         loaders.reset_state()
 
 
-def test_an_override_that_cannot_reach_the_modules_is_refused(base_minion_opts, tmp_path):
-    loaders, _root = suse_loaders(base_minion_opts, tmp_path, {"lookup": {"fstab_file": "/etc/fstab.kdump"}})
+def test_an_override_that_cannot_reach_the_modules_is_refused(own_pillar_loaders, tmp_path):
+    loaders, _root = suse_loaders(own_pillar_loaders, tmp_path, {"lookup": {"fstab_file": "/etc/fstab.kdump"}})
     try:
         with pytest.raises(SaltInvocationError, match=r"^kdump:lookup:fstab_file: cannot be overridden"):
             loaders.modules.kdump.facts()
