@@ -199,6 +199,252 @@ def recommend(value="auto"):
 
 
 # --------------------------------------------------------------------------- backends
+# One class per boot loader, everything about it in one place. The public functions below only
+# walk ``BACKENDS``: adding a boot loader is one class here (its text editing in
+# ``kdumplib.bootloader``) and one entry in the table (docs/architecture.md, "How to add a boot
+# loader").
+
+
+class Backend:
+    """A boot loader that carries the kernel arguments.
+
+    ``detect`` says whether this minion uses it; ``read`` what the next boot gets; ``plan`` what
+    a change would write and run (nothing is touched: ``test=True`` returns it); ``write``
+    applies a plan; ``verify`` checks the result of the commands it ran.
+    """
+
+    #: the ``backend()`` name
+    name = None
+    #: what ``detect`` looks for, for the reason given when no backend is found
+    looks_for = ""
+
+    def detect(self):
+        """``{"files": [...], "reason": str}`` when this minion uses this boot loader, else None."""
+        raise NotImplementedError
+
+    def read(self):
+        """``(configured value or None, sources)``: what the next boot gets, and from where."""
+        raise NotImplementedError
+
+    def plan(self, value, default_entry_only=False, restore=False):
+        """``{"changes": {path: text, or None to delete}, "commands": [argv], "new": value}``
+        that make the next boot get ``value`` (None: no ``crashkernel=``)."""
+        raise NotImplementedError
+
+    def write(self, plan, restore=False):
+        """Apply a plan: files first (atomically, originals kept), then the commands."""
+        _write_planned(plan["changes"], restore)
+        for argv in plan["commands"]:
+            _run(argv)
+
+    def verify(self, value):
+        """Raise CommandExecutionError when the written configuration does not give ``value``."""
+
+
+class GrubLegacy(Backend):
+    """GRUB legacy ``grub.conf`` (RHEL 6): ``kernel`` lines edited in place, no command."""
+
+    name = "grub-legacy"
+    looks_for = GRUB_LEGACY_CONF
+
+    def detect(self):
+        grub2 = _exists(DEFAULT_GRUB) or any(_exists(path) for path in GRUB2_CFGS)
+        if _exists(GRUB_LEGACY_CONF) and not grub2:
+            return {
+                "files": [GRUB_LEGACY_CONF],
+                "reason": f"{GRUB_LEGACY_CONF} exists and there is no GRUB 2 configuration",
+            }
+        return None
+
+    def read(self):
+        text = _read(GRUB_LEGACY_CONF) or ""
+        sources = [
+            {"file": GRUB_LEGACY_CONF, "entry": entry, "value": value}
+            for entry, value in bootloader.grub_legacy_entries(text)
+            if value is not None
+        ]
+        return bootloader.grub_legacy_configured(text), sources
+
+    def plan(self, value, default_entry_only=False, restore=False):
+        text = _read(GRUB_LEGACY_CONF) or ""
+        try:
+            if value:
+                new = bootloader.grub_legacy_set(text, value, default_entry_only)
+            else:
+                new = bootloader.grub_legacy_remove(text, default_entry_only)
+        except ValueError as exc:
+            raise SaltInvocationError(f"default_entry_only: {exc}") from exc
+        return {"changes": {GRUB_LEGACY_CONF: new} if new != text else {}, "commands": [], "new": value}
+
+
+class Grubby(Backend):
+    """BLS entries edited by ``grubby`` (RHEL 8+, Fedora); RHEL 8's ``$kernelopts`` in grubenv."""
+
+    name = "grubby"
+    looks_for = f"grubby+{BLS_DIR}"
+
+    def detect(self):
+        entries = _glob(f"{BLS_DIR}/*.conf")
+        grubby = salt.utils.path.which("grubby")
+        if grubby and entries:
+            return {"files": entries, "reason": f"grubby at {grubby} and BLS entries in {BLS_DIR}"}
+        return None
+
+    @staticmethod
+    def _entries():
+        """``(default entry path or None, {path: options}, grubenv text)``."""
+        grubenv = _read(GRUBENV)
+        options = {path: bootloader.bls_options(_read(path) or "", grubenv) for path in _glob(f"{BLS_DIR}/*.conf")}
+        saved = bootloader.grubenv_values(grubenv).get("saved_entry")
+        default = next((p for p in options if os.path.basename(p)[:-5] == saved), None)
+        if default is None and options:
+            default = sorted(options)[-1]
+        return default, options, grubenv
+
+    @staticmethod
+    def _wrong(options, value):
+        """``{path: values}`` of the entries whose crashkernel= is not exactly ``value``."""
+        expected = [value] if value else []
+        found = {path: bootloader.cmdline_values(args) for path, args in options.items()}
+        return {path: values for path, values in found.items() if values != expected}
+
+    def read(self):
+        default, options, _ = self._entries()
+        sources = [
+            {"file": path, "value": value}
+            for path, args in options.items()
+            for value in bootloader.cmdline_values(args)
+        ]
+        return (bootloader.cmdline_last(options[default]) if default else None), sources
+
+    def plan(self, value, default_entry_only=False, restore=False):
+        _, options, grubenv = self._entries()
+        stale = self._wrong(options, value)
+        if not stale:
+            return {"changes": {}, "commands": [], "new": value}
+        # None: grubby rewrites these files itself
+        changes = {path: None for path in stale}
+        if grubenv and "kernelopts=" in grubenv:
+            changes[GRUBENV] = None
+        arg = f"--args=crashkernel={value}" if value else "--remove-args=crashkernel"
+        return {"changes": changes, "commands": [["grubby", "--update-kernel=ALL", arg]], "new": value}
+
+    def write(self, plan, restore=False):
+        for argv in plan["commands"]:
+            _run(argv)
+
+    def verify(self, value):
+        wrong = self._wrong(self._entries()[1], value)
+        if wrong:
+            raise CommandExecutionError(f"grubby ran but BLS entries still have crashkernel {wrong}")
+
+
+class Grub2Default(Backend):
+    """``/etc/default/grub`` + ``grub.d/*.cfg``, then update-grub / grub(2)-mkconfig."""
+
+    name = "grub2-default"
+    looks_for = DEFAULT_GRUB
+
+    def detect(self):
+        if not _exists(DEFAULT_GRUB):
+            return None
+        grubby = salt.utils.path.which("grubby")
+        return {
+            "files": [DEFAULT_GRUB] + _glob(f"{DEFAULT_GRUB_D}/*.cfg"),
+            "reason": f"{DEFAULT_GRUB} exists" + ("" if grubby else " (no grubby with BLS entries)"),
+        }
+
+    @staticmethod
+    def _files():
+        """``[(path, text)]`` in the order grub-mkconfig sources them."""
+        found = [(DEFAULT_GRUB, _read(DEFAULT_GRUB) or "")]
+        return found + [(path, _read(path) or "") for path in _glob(f"{DEFAULT_GRUB_D}/*.cfg")]
+
+    @staticmethod
+    def _evaluate(planned):
+        """What ``[(path, text)]`` gives, sorted as grub-mkconfig sources them (None: deleted)."""
+        ordered = sorted(
+            ((path, text) for path, text in planned if text is not None),
+            key=lambda item: (item[0] != DEFAULT_GRUB, item[0]),
+        )
+        cmdline, _ = bootloader.default_grub_evaluate(ordered)
+        return cmdline
+
+    def read(self):
+        try:
+            cmdline, sources = bootloader.default_grub_evaluate(self._files())
+        except ValueError as exc:
+            raise CommandExecutionError(f"{DEFAULT_GRUB}: {exc}") from exc
+        return bootloader.cmdline_last(cmdline), sources
+
+    def plan(self, value, default_entry_only=False, restore=False):
+        changes = self._plan_restore() if restore else self._plan_set(value)
+        if restore:
+            merged = dict(self._files())
+            merged.update(changes)
+            value = bootloader.cmdline_last(self._evaluate(merged.items()))
+        return {"changes": changes, "commands": [_grub_mkconfig_command()] if changes else [], "new": value}
+
+    def _plan_set(self, value):
+        """``{path: new text}`` for /etc/default/grub(.d), checked to give one crashkernel=."""
+        sources = self._files()
+        planned = []
+        for path, text in sources:
+            try:
+                if path == DEFAULT_GRUB:
+                    new = bootloader.default_grub_set(text, value) if value else bootloader.default_grub_remove(text)
+                elif bootloader.GUARD_MARKER in text:
+                    new = text
+                else:
+                    new = bootloader.default_grub_remove(text)
+            except ValueError as exc:
+                raise CommandExecutionError(f"{path}: {exc}") from exc
+            planned.append((path, new))
+        if value and os.path.isdir(files.rooted(_root(), DEFAULT_GRUB_D)) and not any(
+            path == bootloader.GUARD_PATH for path, _ in planned
+        ):
+            planned.append((bootloader.GUARD_PATH, bootloader.GUARD_TEXT))
+        found = bootloader.cmdline_values(self._evaluate(planned))
+        expected = [value] if value else []
+        if found != expected:
+            raise CommandExecutionError(
+                f"{DEFAULT_GRUB}: the edited files would give {found} instead of {expected}; not writing"
+            )
+        old = dict(sources)
+        return {path: new for path, new in planned if old.get(path) != new}
+
+    def _plan_restore(self):
+        """``{path: text or None (delete)}``: every defaults file as before the formula, where it
+        can be; the guard deleted; /etc/default/grub without crashkernel= otherwise."""
+        current = dict(self._files())
+        planned = {}
+        for path, text in current.items():
+            if bootloader.GUARD_MARKER in text:
+                planned[path] = None
+                continue
+            original = _original(path, text)
+            if original is not None:
+                planned[path] = original
+            elif path == DEFAULT_GRUB:
+                try:
+                    planned[path] = bootloader.default_grub_remove(text)
+                except ValueError as exc:
+                    raise CommandExecutionError(f"{path}: {exc}") from exc
+        return {path: new for path, new in planned.items() if current.get(path) != new}
+
+
+#: Detection order: the first backend whose ``detect`` answers is the one in use.
+BACKENDS = (Grubby(), GrubLegacy(), Grub2Default())
+
+
+def _detect():
+    """``(backend or None, {name, files, reason})``."""
+    for candidate in BACKENDS:
+        found = candidate.detect()
+        if found is not None:
+            return candidate, {"name": candidate.name, **found}
+    looked = ", ".join(candidate.looks_for for candidate in BACKENDS)
+    return None, {"name": None, "files": [], "reason": f"none of {looked} found"}
 
 
 def backend():
@@ -213,76 +459,7 @@ def backend():
 
         salt '*' crashkernel.backend
     """
-    entries = _glob(f"{BLS_DIR}/*.conf")
-    grubby = salt.utils.path.which("grubby")
-    grub2_cfg = [path for path in GRUB2_CFGS if _exists(path)]
-    if grubby and entries:
-        return {
-            "name": "grubby",
-            "files": entries,
-            "reason": f"grubby at {grubby} and BLS entries in {BLS_DIR}",
-        }
-    if _exists(GRUB_LEGACY_CONF) and not _exists(DEFAULT_GRUB) and not grub2_cfg:
-        return {
-            "name": "grub-legacy",
-            "files": [GRUB_LEGACY_CONF],
-            "reason": f"{GRUB_LEGACY_CONF} exists and there is no GRUB 2 configuration",
-        }
-    if _exists(DEFAULT_GRUB):
-        return {
-            "name": "grub2-default",
-            "files": [DEFAULT_GRUB] + _glob(f"{DEFAULT_GRUB_D}/*.cfg"),
-            "reason": f"{DEFAULT_GRUB} exists" + ("" if grubby else " (no grubby with BLS entries)"),
-        }
-    return {
-        "name": None,
-        "files": [],
-        "reason": f"none of grubby+{BLS_DIR}, {GRUB_LEGACY_CONF}, {DEFAULT_GRUB} found",
-    }
-
-
-def _default_grub_files():
-    """``[(path, text)]`` in the order grub-mkconfig sources them."""
-    found = [(DEFAULT_GRUB, _read(DEFAULT_GRUB) or "")]
-    return found + [(path, _read(path) or "") for path in _glob(f"{DEFAULT_GRUB_D}/*.cfg")]
-
-
-def _bls_state():
-    """``(default entry path or None, {path: options}, grubenv text)``."""
-    grubenv = _read(GRUBENV)
-    options = {path: bootloader.bls_options(_read(path) or "", grubenv) for path in _glob(f"{BLS_DIR}/*.conf")}
-    saved = bootloader.grubenv_values(grubenv).get("saved_entry")
-    default = next((p for p in options if os.path.basename(p)[:-5] == saved), None)
-    if default is None and options:
-        default = sorted(options)[-1]
-    return default, options, grubenv
-
-
-def _configured(name):
-    """``(configured value, sources)`` for one backend."""
-    if name == "grub-legacy":
-        text = _read(GRUB_LEGACY_CONF) or ""
-        sources = [
-            {"file": GRUB_LEGACY_CONF, "entry": entry, "value": value}
-            for entry, value in bootloader.grub_legacy_entries(text)
-            if value is not None
-        ]
-        return bootloader.grub_legacy_configured(text), sources
-    if name == "grubby":
-        default, options, _ = _bls_state()
-        sources = [
-            {"file": path, "value": value}
-            for path, args in options.items()
-            for value in bootloader.cmdline_values(args)
-        ]
-        return (bootloader.cmdline_last(options[default]) if default else None), sources
-    if name == "grub2-default":
-        try:
-            cmdline, sources = bootloader.default_grub_evaluate(_default_grub_files())
-        except ValueError as exc:
-            raise CommandExecutionError(f"{DEFAULT_GRUB}: {exc}") from exc
-        return bootloader.cmdline_last(cmdline), sources
-    return None, []
+    return _detect()[1]
 
 
 def get():
@@ -297,13 +474,13 @@ def get():
 
         salt '*' crashkernel.get
     """
-    name = backend()["name"]
-    configured, sources = _configured(name)
+    found, info = _detect()
+    configured, sources = found.read() if found else (None, [])
     running = bootloader.cmdline_last(_read("/proc/cmdline") or "")
     size_text = (_read("/sys/kernel/kexec_crash_size") or "0").strip()
     loaded_text = (_read("/sys/kernel/kexec_crash_loaded") or "0").strip()
     return {
-        "backend": name,
+        "backend": info["name"],
         "running": running,
         "configured": configured,
         "sources": sources,
@@ -328,37 +505,6 @@ def _grub_mkconfig_command():
     return [os.path.basename(tool), "-o", target]
 
 
-def _plan_grub2_default(value):
-    """``{path: new text}`` for /etc/default/grub(.d), checked to give one crashkernel=."""
-    sources = _default_grub_files()
-    planned = []
-    for path, text in sources:
-        try:
-            if path == DEFAULT_GRUB:
-                new = bootloader.default_grub_set(text, value) if value else bootloader.default_grub_remove(text)
-            elif bootloader.GUARD_MARKER in text:
-                new = text
-            else:
-                new = bootloader.default_grub_remove(text)
-        except ValueError as exc:
-            raise CommandExecutionError(f"{path}: {exc}") from exc
-        planned.append((path, new))
-    if value and os.path.isdir(files.rooted(_root(), DEFAULT_GRUB_D)) and not any(
-        path == bootloader.GUARD_PATH for path, _ in planned
-    ):
-        planned.append((bootloader.GUARD_PATH, bootloader.GUARD_TEXT))
-    planned.sort(key=lambda item: (item[0] != DEFAULT_GRUB, item[0]))
-    cmdline, _ = bootloader.default_grub_evaluate(planned)
-    expected = [value] if value else []
-    if bootloader.cmdline_values(cmdline) != expected:
-        raise CommandExecutionError(
-            f"{DEFAULT_GRUB}: the edited files would give {bootloader.cmdline_values(cmdline)} "
-            f"instead of {expected}; not writing"
-        )
-    old = dict(sources)
-    return {path: new for path, new in planned if old.get(path) != new}
-
-
 def _original(path, current):
     """The distribution's text of ``path`` before the formula changed it, when it can be given
     back without losing anyone else's edit: the kept original differs from ``current`` only in
@@ -379,38 +525,6 @@ def _original(path, current):
     return None
 
 
-def _plan_grub2_restore():
-    """``{path: text or None (delete)}``: every defaults file as before the formula, where it
-    can be; the guard deleted; /etc/default/grub without crashkernel= otherwise."""
-    planned = {}
-    for path, text in _default_grub_files():
-        if bootloader.GUARD_MARKER in text:
-            planned[path] = None
-            continue
-        original = _original(path, text)
-        if original is not None:
-            planned[path] = original
-        elif path == DEFAULT_GRUB:
-            try:
-                planned[path] = bootloader.default_grub_remove(text)
-            except ValueError as exc:
-                raise CommandExecutionError(f"{path}: {exc}") from exc
-    current = dict(_default_grub_files())
-    return {path: new for path, new in planned.items() if current.get(path) != new}
-
-
-def _restored_value(changes):
-    """The crashkernel value the defaults files give once ``changes`` are written."""
-    merged = dict(_default_grub_files())
-    merged.update(changes)
-    ordered = sorted(
-        ((path, text) for path, text in merged.items() if text is not None),
-        key=lambda item: (item[0] != DEFAULT_GRUB, item[0]),
-    )
-    cmdline, _ = bootloader.default_grub_evaluate(ordered)
-    return bootloader.cmdline_last(cmdline)
-
-
 def _keep_original(path):
     """Keep the text of ``path`` once, before the formula's first change to it."""
     text = _read(path)
@@ -419,6 +533,7 @@ def _keep_original(path):
 
 
 def _write_planned(changes, restore):
+    """Write ``{path: text}`` (None: delete); ``restore`` also drops the kept originals."""
     for path, text in changes.items():
         if text is None:
             os.remove(files.rooted(_root(), path))
@@ -436,62 +551,23 @@ def _write_planned(changes, restore):
 
 
 def _change(value, default_entry_only, test, restore=False):
-    info = backend()
-    name = info["name"]
-    if name is None:
+    found, info = _detect()
+    if found is None:
         raise CommandExecutionError(f"no supported boot loader: {info['reason']}")
-    old, _ = _configured(name)
-    changes = {}
-    commands = []
-    if name == "grub-legacy":
-        text = _read(GRUB_LEGACY_CONF) or ""
-        try:
-            if value:
-                new = bootloader.grub_legacy_set(text, value, default_entry_only)
-            else:
-                new = bootloader.grub_legacy_remove(text, default_entry_only)
-        except ValueError as exc:
-            raise SaltInvocationError(f"default_entry_only: {exc}") from exc
-        if new != text:
-            changes[GRUB_LEGACY_CONF] = new
-    elif name == "grubby":
-        _, options, grubenv = _bls_state()
-        expected = [value] if value else []
-        stale = [path for path, args in options.items() if bootloader.cmdline_values(args) != expected]
-        if stale:
-            changes = {path: None for path in stale}
-            if grubenv and "kernelopts=" in grubenv:
-                changes[GRUBENV] = None
-            arg = f"--args=crashkernel={value}" if value else "--remove-args=crashkernel"
-            commands.append(["grubby", "--update-kernel=ALL", arg])
-    else:
-        changes = _plan_grub2_restore() if restore else _plan_grub2_default(value)
-        if changes:
-            commands.append(_grub_mkconfig_command())
-        if restore:
-            value = _restored_value(changes)
+    old, _ = found.read()
+    plan = found.plan(value, default_entry_only=default_entry_only, restore=restore)
     result = {
-        "backend": name,
+        "backend": found.name,
         "old": old,
-        "new": value,
-        "changed": bool(changes or commands),
-        "files": sorted(changes),
-        "commands": commands,
+        "new": plan["new"],
+        "changed": bool(plan["changes"] or plan["commands"]),
+        "files": sorted(plan["changes"]),
+        "commands": plan["commands"],
     }
     if test or not result["changed"]:
         return result
-    # None: a file grubby changes (written by the command), or, restoring GRUB 2 defaults, a
-    # file to delete (the guard).
-    deleting = restore and name == "grub2-default"
-    _write_planned({path: text for path, text in changes.items() if text is not None or deleting}, restore)
-    for argv in commands:
-        _run(argv)
-    if name == "grubby":
-        _, options, _ = _bls_state()
-        wrong = {path: bootloader.cmdline_values(args) for path, args in options.items()}
-        wrong = {path: found for path, found in wrong.items() if found != ([value] if value else [])}
-        if wrong:
-            raise CommandExecutionError(f"grubby ran but BLS entries still have crashkernel {wrong}")
+    found.write(plan, restore)
+    found.verify(plan["new"])
     return result
 
 

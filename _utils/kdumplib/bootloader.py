@@ -4,10 +4,13 @@ Every function takes and returns text; nothing here reads or writes files. Edits
 the ``crashkernel=`` tokens: every other byte of the input is kept.
 
 * kernel argument strings: :func:`cmdline_values`, :func:`cmdline_set`, :func:`cmdline_remove`
-* GRUB legacy ``grub.conf``: ``kernel`` lines, optionally only the ``default=N`` entry
-* ``/etc/default/grub`` and ``/etc/default/grub.d/*.cfg``: the shell assignments of
-  ``GRUB_CMDLINE_LINUX`` / ``GRUB_CMDLINE_LINUX_DEFAULT``, evaluated in order
-* BLS entries (``/boot/loader/entries/*.conf``) and ``grubenv`` (read only; grubby edits them)
+One section per backend of ``crashkernel.BACKENDS``:
+
+* grub-legacy, ``grub.conf``: ``kernel`` lines, optionally only the ``default=N`` entry
+* grub2-default, ``/etc/default/grub`` and ``/etc/default/grub.d/*.cfg``: the shell
+  assignments of ``GRUB_CMDLINE_LINUX`` / ``GRUB_CMDLINE_LINUX_DEFAULT``, evaluated in order
+* grubby, BLS entries (``/boot/loader/entries/*.conf``) and ``grubenv`` (read only; grubby
+  edits them)
 """
 
 import re

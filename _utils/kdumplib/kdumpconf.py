@@ -11,7 +11,8 @@ settings say is kept byte for byte, a changed one is rewritten where it stands, 
 a managed line are dropped, missing ones are appended. Comments, blank lines and every line we
 do not manage stay as they are. A managed entry that is absent from the file and whose wanted
 value is what the tool does without it (``path /var/crash``) is not added, so parsing a file and
-rendering it back changes nothing.
+rendering it back changes nothing. Both derive from one :class:`Key` per managed entry per
+family (``LAYOUTS``): how it is written, how it is read, and its default when absent.
 
 A setting a family cannot express raises ``ValueError`` naming the key and the family.
 Pure code: no Salt, no I/O.
@@ -19,6 +20,8 @@ Pure code: no Salt, no I/O.
 
 import re
 import shlex
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 from kdumplib import schema
 from kdumplib.osfamily import OS_FAMILIES, family  # noqa: F401  (the facts live there)
@@ -156,15 +159,99 @@ def _conf_line(key, value):
     return f"{key} {value}"
 
 
-# --------------------------------------------------------------------------- desired entries
-# Each family turns settings into "slots": slot name → (key, value, implicit). ``key`` is the
-# directive or variable written, ``value`` its text (None: must not be in the file),
-# ``implicit`` the value the tool assumes when the entry is absent (None: always written).
+# --------------------------------------------------------------------------- key declarations
+# Every managed entry of a family's file is declared once, as a Key: how it is written from the
+# settings, how it is read back into them, and what the tool does when the entry is absent.
+# ``render`` and ``parse`` derive from these declarations only (docs/architecture.md, "How to
+# add a config key").
 
 
-def _redhat_slots(settings, existing_keys=()):
-    target = settings["target"]
-    kind = target["type"]
+def _same_words(left, right):
+    return " ".join(left.split()) == " ".join(right.split())
+
+
+def _same_collector_args(left, right):
+    try:
+        return _same_collector(left, right)
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Key:
+    """One managed directive (kdump.conf) or variable (shell) of a family's config file.
+
+    ``write(settings)`` gives its text, or None when it must not be in the file.
+    ``read(parsed, text, directive)`` puts its text into the settings being parsed: called for
+    each directive of ``directives`` found in the file (in that order), or once with
+    ``default`` (directive None) when none is. ``default`` is what the tool does without the
+    entry: a missing entry whose wanted text means the same is not added (unless ``always``),
+    so parse then render changes nothing. ``directive(settings, present)`` names what is
+    written when that depends on the settings (RedHat's target is ``ext4 …``, ``nfs …``);
+    ``blank_is_default``: an empty value means the default (the tool's ``${VAR:-default}``).
+    """
+
+    name: str
+    write: Callable
+    read: Callable
+    default: Optional[str] = None
+    always: bool = False
+    same: Callable = _same_words
+    blank_is_default: bool = False
+    directives: tuple = ()
+    directive: Optional[Callable] = None
+
+    def names(self):
+        """Every directive of the file that belongs to this key."""
+        return self.directives or (self.name,)
+
+    def written_as(self, settings, present):
+        """The directive written for ``settings`` (``present``: the file's directives)."""
+        return self.directive(settings, present) if self.directive else self.name
+
+    def implied(self, text):
+        """True when ``text`` is what the tool does with the entry absent."""
+        return not self.always and self.default is not None and self.same(text, self.default)
+
+
+def setting(path, convert=None):
+    """``write`` giving the setting at ``path`` (``target:path``), through ``convert``."""
+    names = path.split(":")
+
+    def write(settings):
+        for name in names:
+            settings = settings[name]
+        return convert(settings) if convert else settings
+
+    return write
+
+
+def into(path, convert=None):
+    """``read`` putting the text (through ``convert``) at ``path`` of the parsed settings."""
+    names = path.split(":")
+
+    def read(parsed, text, _directive):
+        node = parsed
+        for name in names[:-1]:
+            node = node.setdefault(name, {})
+        node[names[-1]] = convert(text) if convert else text
+
+    return read
+
+
+def _or_none(text):
+    return text or None
+
+
+def _user_host(text):
+    user, _, host = text.rpartition("@")
+    return {"user": user or None, "host": host}
+
+
+# --------------------------------------------------------------------------- RedHat /etc/kdump.conf
+
+
+def _redhat_refuse(settings):
     if settings["capture_cmdline_append"]:
         _unsupported(
             "capture_cmdline_append",
@@ -172,39 +259,103 @@ def _redhat_slots(settings, existing_keys=()):
             "RedHat",
             "it lives in /etc/sysconfig/kdump KDUMP_COMMANDLINE_APPEND, which this module does not manage",
         )
-    if kind == "device":
-        target_entry = (target["fstype"], target["device"])
-    elif kind == "nfs":
-        target_entry = ("nfs", target["host"])
-    elif kind == "ssh":
-        target_entry = ("ssh", f"{target['user']}@{target['host']}")
-    elif kind == "raw":
-        target_entry = ("raw", target["device"])
-    else:
-        target_entry = (None, None)
-    collector = "makedumpfile " + shlex.join(
-        collector_tokens(settings["collector"], flattened=kind in ("ssh", "raw"))
-    )
-    failure_key = "default" if "default" in existing_keys else "failure_action"
-    initrd = settings["initrd"]
-    return {
-        "target": target_entry + (None,),
-        "sshkey": ("sshkey", target["sshkey"], None),
-        "path": ("path", target["path"], "/var/crash"),
-        "core_collector": ("core_collector", collector, OS_FAMILIES["RedHat"]["default_collector"]),
-        "failure_action": (failure_key, settings["failure_action"], "reboot"),
-        "dracut_args": ("dracut_args", initrd["extra_args"] or None, None),
-        "extra_modules": ("extra_modules", " ".join(initrd["extra_modules"]) or None, None),
-        "kdump_pre": ("kdump_pre", settings["hooks"]["pre"], None),
-        "kdump_post": ("kdump_post", settings["hooks"]["post"], None),
-    }
 
 
-def _debian_slots(settings, existing_keys=()):
+def _redhat_target_directive(settings, _present):
+    target = settings["target"]
+    return {"local": None, "device": target["fstype"]}.get(target["type"], target["type"])
+
+
+def _redhat_target_write(settings):
     target = settings["target"]
     kind = target["type"]
-    if kind == "raw":
-        _unsupported("target:type", kind, "Debian", "kdump-tools saves to a directory, NFS or SSH only")
+    if kind in ("device", "raw"):
+        return target["device"]
+    if kind == "nfs":
+        return target["host"]
+    if kind == "ssh":
+        return f"{target['user']}@{target['host']}"
+    return None
+
+
+def _redhat_target_read(parsed, text, directive):
+    target = parsed["target"]
+    if directive is None:
+        return
+    if directive == "nfs":
+        target.update(type="nfs", host=text)
+    elif directive == "ssh":
+        target.update(type="ssh", **_user_host(text))
+    elif directive == "raw":
+        target.update(type="raw", device=text)
+    else:
+        target.update(type="device", fstype=directive, device=text)
+
+
+def _redhat_sshkey_read(parsed, text, _directive):
+    if text is not None and parsed["target"]["type"] == "ssh":
+        parsed["target"]["sshkey"] = text
+
+
+def _redhat_collector_write(settings):
+    flattened = settings["target"]["type"] in ("ssh", "raw")
+    return "makedumpfile " + shlex.join(collector_tokens(settings["collector"], flattened=flattened))
+
+
+def _redhat_collector_read(parsed, text, _directive):
+    tokens = shlex.split(text)
+    if not tokens or not tokens[0].endswith("makedumpfile"):
+        raise ValueError(f"core_collector: {text!r} is not makedumpfile; not managed")
+    collector, flattened = parse_collector_tokens(tokens[1:])
+    if flattened and parsed["target"]["type"] not in ("ssh", "raw"):
+        collector["extra_args"] = shlex.join(["-F"] + shlex.split(collector["extra_args"]))
+    parsed["collector"] = collector
+
+
+REDHAT_KEYS = (
+    Key(
+        "target",
+        _redhat_target_write,
+        _redhat_target_read,
+        directives=RHEL_TARGET_DIRECTIVES,
+        directive=_redhat_target_directive,
+    ),
+    Key("sshkey", setting("target:sshkey"), _redhat_sshkey_read),
+    Key("path", setting("target:path"), into("target:path"), default="/var/crash"),
+    Key(
+        "core_collector",
+        _redhat_collector_write,
+        _redhat_collector_read,
+        default=OS_FAMILIES["RedHat"]["default_collector"],
+        same=_same_collector_args,
+    ),
+    Key(
+        "failure_action",
+        setting("failure_action"),
+        into("failure_action"),
+        default="reboot",
+        # ``default`` is the older name of the directive: kept where the file uses it
+        directives=("default", "failure_action"),
+        directive=lambda _settings, present: "default" if "default" in present else "failure_action",
+    ),
+    Key("dracut_args", setting("initrd:extra_args", _or_none), into("initrd:extra_args"), default=""),
+    Key(
+        "extra_modules",
+        setting("initrd:extra_modules", lambda modules: " ".join(modules) or None),
+        into("initrd:extra_modules", str.split),
+        default="",
+    ),
+    Key("kdump_pre", setting("hooks:pre"), into("hooks:pre")),
+    Key("kdump_post", setting("hooks:post"), into("hooks:post")),
+)
+
+
+# --------------------------------------------------------------------------- Debian /etc/default/kdump-tools
+
+
+def _debian_refuse(settings):
+    if settings["target"]["type"] == "raw":
+        _unsupported("target:type", "raw", "Debian", "kdump-tools saves to a directory, NFS or SSH only")
     if settings["failure_action"] not in DEBIAN_FAIL_CMDS:
         _unsupported(
             "failure_action",
@@ -220,47 +371,83 @@ def _debian_slots(settings, existing_keys=()):
     ):
         if value:
             _unsupported(key, value, "Debian", "kdump-tools has no such setting")
+
+
+def _remote(kind, write):
+    """``write`` for a variable that is set only for a ``kind`` target (else empty)."""
+    return lambda settings: write(settings["target"]) if settings["target"]["type"] == kind else ""
+
+
+def _debian_fail_read(parsed, text, _directive):
+    fail = " ".join(text.split())
+    actions = {cmd: action for action, cmd in DEBIAN_FAIL_CMDS.items()}
+    if fail not in actions:
+        raise ValueError(f"KDUMP_FAIL_CMD: {fail!r} is not one of {', '.join(actions)}; not managed")
+    parsed["failure_action"] = actions[fail]
+
+
+def _debian_nfs_read(parsed, text, _directive):
+    if text:
+        parsed["target"].update(type="nfs", host=text)
+
+
+def _debian_ssh_read(parsed, text, _directive):
+    if text and parsed["target"]["type"] == "local":
+        parsed["target"].update(type="ssh", **_user_host(text))
+
+
+def _debian_ssh_key_read(parsed, text, _directive):
+    if parsed["target"]["type"] == "ssh":
+        parsed["target"]["sshkey"] = text or None
+
+
+def _debian_append_write(settings):
     append = settings["capture_cmdline_append"]
-    return {
-        "USE_KDUMP": ("USE_KDUMP", "1", None),
-        # device targets: the volume is mounted at the path through fstab (kdump.dump_target),
-        # kdump-tools itself mounts nothing.
-        "KDUMP_COREDIR": ("KDUMP_COREDIR", target["path"], "/var/crash"),
-        "MAKEDUMP_ARGS": (
-            "MAKEDUMP_ARGS",
-            shlex.join(collector_tokens(settings["collector"])),
-            OS_FAMILIES["Debian"]["default_collector"],
-        ),
-        "KDUMP_FAIL_CMD": ("KDUMP_FAIL_CMD", DEBIAN_FAIL_CMDS[settings["failure_action"]], "reboot -f"),
-        "NFS": ("NFS", target["host"] if kind == "nfs" else "", ""),
-        "SSH": ("SSH", f"{target['user']}@{target['host']}" if kind == "ssh" else "", ""),
-        "SSH_KEY": ("SSH_KEY", target["sshkey"] or "", ""),
-        "KDUMP_CMDLINE_APPEND": (
-            "KDUMP_CMDLINE_APPEND",
-            f"{DEBIAN_CMDLINE_APPEND_BASE} {append}" if append else DEBIAN_CMDLINE_APPEND_BASE,
-            DEBIAN_CMDLINE_APPEND_BASE,
-        ),
-    }
+    return f"{DEBIAN_CMDLINE_APPEND_BASE} {append}" if append else DEBIAN_CMDLINE_APPEND_BASE
 
 
-def _suse_savedir(target):
-    # A device target is file://<path>: SUSE's kdump saves into a directory of the running
-    # system and mounts no device of its own, so kdump.validate_pillar accepts a device only
-    # as the managed volume mounted at boot at that path (else the dump would land below it).
-    kind = target["type"]
-    path = target["path"]
-    if kind == "nfs":
-        server, export = target["host"].split(":", 1)
-        return f"nfs://{server}{export.rstrip('/')}{'' if path == '/' else path}"
-    if kind == "ssh":
-        return f"ssh://{target['user']}@{target['host']}{path}"
-    return f"file://{path}"
+def _debian_append_read(parsed, text, _directive):
+    base = DEBIAN_CMDLINE_APPEND_BASE.split()
+    parsed["capture_cmdline_append"] = " ".join(arg for arg in text.split() if arg not in base) or None
 
 
-def _suse_slots(settings, existing_keys=()):
-    target = settings["target"]
+DEBIAN_KEYS = (
+    Key("USE_KDUMP", lambda _settings: "1", lambda _parsed, _text, _directive: None),
+    # device targets: the volume is mounted at the path through fstab (kdump.dump_target),
+    # kdump-tools itself mounts nothing.
+    Key("KDUMP_COREDIR", setting("target:path"), into("target:path"), default="/var/crash", blank_is_default=True),
+    Key(
+        "MAKEDUMP_ARGS",
+        lambda settings: shlex.join(collector_tokens(settings["collector"])),
+        into("collector", lambda text: parse_collector_tokens(shlex.split(text), "MAKEDUMP_ARGS")[0]),
+        default=OS_FAMILIES["Debian"]["default_collector"],
+        same=_same_collector_args,
+        blank_is_default=True,
+    ),
+    Key(
+        "KDUMP_FAIL_CMD",
+        lambda settings: DEBIAN_FAIL_CMDS[settings["failure_action"]],
+        _debian_fail_read,
+        default=DEBIAN_FAIL_CMDS["reboot"],
+    ),
+    Key("NFS", _remote("nfs", lambda target: target["host"]), _debian_nfs_read, default=""),
+    Key("SSH", _remote("ssh", lambda target: f"{target['user']}@{target['host']}"), _debian_ssh_read, default=""),
+    Key("SSH_KEY", setting("target:sshkey", lambda key: key or ""), _debian_ssh_key_read, default=""),
+    Key(
+        "KDUMP_CMDLINE_APPEND",
+        _debian_append_write,
+        _debian_append_read,
+        default=DEBIAN_CMDLINE_APPEND_BASE,
+    ),
+)
+
+
+# --------------------------------------------------------------------------- Suse /etc/sysconfig/kdump
+
+
+def _suse_refuse(settings):
     collector = settings["collector"]
-    if target["type"] == "raw":
+    if settings["target"]["type"] == "raw":
         _unsupported("target:type", "raw", "Suse", "KDUMP_SAVEDIR takes file://, nfs:// or ssh:// URLs")
     if isinstance(collector["dump_level"], list):
         _unsupported(
@@ -280,33 +467,117 @@ def _suse_slots(settings, existing_keys=()):
     ):
         if value:
             _unsupported(key, value, "Suse", "kdump on SUSE has no such setting")
-    return {
-        "KDUMP_SAVEDIR": ("KDUMP_SAVEDIR", _suse_savedir(target), "file:///var/crash"),
-        "KDUMP_DUMPLEVEL": ("KDUMP_DUMPLEVEL", str(collector["dump_level"]), None),
-        "KDUMP_DUMPFORMAT": ("KDUMP_DUMPFORMAT", SUSE_FORMATS[collector["compression"]], None),
-        "KDUMP_CONTINUE_ON_ERROR": (
-            "KDUMP_CONTINUE_ON_ERROR",
-            SUSE_CONTINUE_ON_ERROR[settings["failure_action"]],
-            "true",
-        ),
-        "KDUMP_SSH_IDENTITY": ("KDUMP_SSH_IDENTITY", target["sshkey"] or "", ""),
-        "KDUMP_PRESCRIPT": ("KDUMP_PRESCRIPT", settings["hooks"]["pre"] or "", ""),
-        "KDUMP_POSTSCRIPT": ("KDUMP_POSTSCRIPT", settings["hooks"]["post"] or "", ""),
-        "KDUMP_COMMANDLINE_APPEND": (
-            "KDUMP_COMMANDLINE_APPEND",
-            settings["capture_cmdline_append"] or "",
-            "",
-        ),
-    }
 
 
-_SLOTS = {"RedHat": _redhat_slots, "Debian": _debian_slots, "Suse": _suse_slots}
+def _suse_savedir(target):
+    # A device target is file://<path>: SUSE's kdump saves into a directory of the running
+    # system and mounts no device of its own, so kdump.validate_pillar accepts a device only
+    # as the managed volume mounted at boot at that path (else the dump would land below it).
+    kind = target["type"]
+    path = target["path"]
+    if kind == "nfs":
+        server, export = target["host"].split(":", 1)
+        return f"nfs://{server}{export.rstrip('/')}{'' if path == '/' else path}"
+    if kind == "ssh":
+        return f"ssh://{target['user']}@{target['host']}{path}"
+    return f"file://{path}"
+
+
+def _parse_suse_savedir(savedir):
+    match = re.match(r"^(file|nfs|ssh|sftp)://(?:([^@/]+)@)?([^/]*)(/.*)?$", savedir)
+    if savedir.startswith("/"):
+        return {"type": "local", "path": savedir}
+    if not match:
+        raise ValueError(f"KDUMP_SAVEDIR: {savedir!r} is not a file://, nfs:// or ssh:// URL")
+    scheme, user, host, path = match.groups()
+    path = path or "/"
+    if scheme == "file":
+        return {"type": "local", "path": path}
+    if scheme == "nfs":
+        return {"type": "nfs", "host": f"{host}:{path}", "path": "/"}
+    return {"type": "ssh", "user": user, "host": host, "path": path}
+
+
+def _suse_format_read(parsed, text, _directive):
+    formats = {name: compression for compression, name in SUSE_FORMATS.items()}
+    if text not in formats:
+        raise ValueError(f"KDUMP_DUMPFORMAT: {text!r} is not one of {', '.join(formats)}")
+    parsed.setdefault("collector", {})["compression"] = formats[text]
+
+
+def _suse_identity_read(parsed, text, _directive):
+    if parsed["target"]["type"] == "ssh":
+        parsed["target"]["sshkey"] = text or None
+
+
+SUSE_KEYS = (
+    Key(
+        "KDUMP_SAVEDIR",
+        lambda settings: _suse_savedir(settings["target"]),
+        into("target", _parse_suse_savedir),
+        default="file:///var/crash",
+        blank_is_default=True,
+    ),
+    Key(
+        "KDUMP_DUMPLEVEL",
+        setting("collector:dump_level", str),
+        into("collector:dump_level", lambda text: schema.normalize_dump_level(text, "KDUMP_DUMPLEVEL")),
+        default="31",
+        always=True,
+        blank_is_default=True,
+    ),
+    Key(
+        "KDUMP_DUMPFORMAT",
+        setting("collector:compression", SUSE_FORMATS.get),
+        _suse_format_read,
+        default="compressed",
+        always=True,
+    ),
+    Key(
+        "KDUMP_CONTINUE_ON_ERROR",
+        setting("failure_action", SUSE_CONTINUE_ON_ERROR.get),
+        into("failure_action", lambda text: "reboot" if text == "true" else "shell"),
+        default="true",
+    ),
+    Key("KDUMP_SSH_IDENTITY", setting("target:sshkey", lambda key: key or ""), _suse_identity_read, default=""),
+    Key("KDUMP_PRESCRIPT", setting("hooks:pre", lambda path: path or ""), into("hooks:pre", _or_none), default=""),
+    Key("KDUMP_POSTSCRIPT", setting("hooks:post", lambda path: path or ""), into("hooks:post", _or_none), default=""),
+    Key(
+        "KDUMP_COMMANDLINE_APPEND",
+        setting("capture_cmdline_append", lambda text: text or ""),
+        into("capture_cmdline_append", _or_none),
+        default="",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A family's config file: its managed keys (in the order missing ones are appended) and
+    ``refuse(settings)``, which raises for settings the family has no key for."""
+
+    keys: tuple
+    refuse: Callable
+
+
+LAYOUTS = {
+    "RedHat": Layout(REDHAT_KEYS, _redhat_refuse),
+    "Debian": Layout(DEBIAN_KEYS, _debian_refuse),
+    "Suse": Layout(SUSE_KEYS, _suse_refuse),
+}
+
+
+def _wanted(os_family, settings, present=()):
+    """``[(key, directive, text)]`` for ``settings``; ValueError for what the family lacks."""
+    layout = LAYOUTS[os_family]
+    layout.refuse(settings)
+    return [(key, key.written_as(settings, present), key.write(settings)) for key in layout.keys]
 
 
 def check_supported(os_family, settings):
     """Raise ValueError naming the key when ``settings`` cannot be expressed on ``os_family``."""
     family(os_family)
-    _SLOTS[os_family](settings)
+    _wanted(os_family, settings)
 
 
 # --------------------------------------------------------------------------- line model
@@ -330,38 +601,12 @@ def _shell_entry(line):
     return match.group(1), _shell_value(match.group(2))
 
 
-def _redhat_slot_of(key):
-    if key in RHEL_TARGET_DIRECTIVES:
-        return "target"
-    if key == "default":
-        return "failure_action"
-    return key
-
-
-def _same_value(slot, left, right):
-    if left is None or right is None:
-        return left == right
-    if slot == "core_collector":
-        try:
-            return _same_collector(left, right)
-        except ValueError:
-            return False
-    if slot == "MAKEDUMP_ARGS":
-        try:
-            return _same_collector(left, right)
-        except ValueError:
-            return False
-    return " ".join(left.split()) == " ".join(right.split())
-
-
-def _format_entry(fmt, key, value):
-    if fmt == "kdump.conf":
-        return _conf_line(key, value)
-    return shell_line(key, value)
+#: file format (``OS_FAMILIES[...]["format"]``) → (line → entry, (directive, text) → line)
+SYNTAXES = {"kdump.conf": (_redhat_entry, _conf_line), "shell": (_shell_entry, shell_line)}
 
 
 def _entries(fmt, text):
-    parse_line = _redhat_entry if fmt == "kdump.conf" else _shell_entry
+    parse_line = SYNTAXES[fmt][0]
     for line in text.splitlines(keepends=True):
         yield line, parse_line(line)
 
@@ -370,31 +615,31 @@ def render(os_family, settings, existing=""):
     """The config file text for ``settings``, edited into ``existing`` (keeps what we don't manage)."""
     row = family(os_family)
     fmt = row["format"]
-    existing = existing or ""
-    entries = list(_entries(fmt, existing))
+    write_line = SYNTAXES[fmt][1]
+    entries = list(_entries(fmt, existing or ""))
     present = {entry[0] for _line, entry in entries if entry}
-    slots = _SLOTS[os_family](settings, present)
-    slot_of = _redhat_slot_of if fmt == "kdump.conf" else (lambda key: key)
+    wanted = _wanted(os_family, settings, present)
+    owner = {name: index for index, (key, _, _) in enumerate(wanted) for name in key.names()}
     done = set()
     out = []
     for line, entry in entries:
-        slot = slot_of(entry[0]) if entry else None
-        if slot not in slots:
+        index = owner.get(entry[0]) if entry else None
+        if index is None:
             out.append(line)
             continue
-        key, value, _implicit = slots[slot]
-        if slot in done or value is None:
+        key, directive, value = wanted[index]
+        if index in done or value is None:
             continue
-        done.add(slot)
+        done.add(index)
         newline = line[len(line.rstrip("\r\n")):] or "\n"
-        if entry[0] == key and _same_value(slot, entry[1], value):
+        if entry[0] == directive and key.same(entry[1], value):
             out.append(line)
         else:
-            out.append(_format_entry(fmt, key, value) + newline)
+            out.append(write_line(directive, value) + newline)
     missing = [
-        _format_entry(fmt, key, value) + "\n"
-        for slot, (key, value, implicit) in slots.items()
-        if slot not in done and value is not None and not _same_value(slot, value, implicit)
+        write_line(directive, value) + "\n"
+        for index, (key, directive, value) in enumerate(wanted)
+        if index not in done and value is not None and not key.implied(value)
     ]
     if missing and out and not out[-1].endswith("\n"):
         out[-1] += "\n"
@@ -412,113 +657,15 @@ def _last_values(fmt, text):
     return values
 
 
-def _parse_redhat(text):
-    values = _last_values("kdump.conf", text)
-    target = {"type": "local", "path": values.get("path", "/var/crash")}
-    for directive in RHEL_TARGET_DIRECTIVES:
-        if directive not in values:
-            continue
-        value = values[directive]
-        if directive == "nfs":
-            target.update(type="nfs", host=value)
-        elif directive == "ssh":
-            user, _, host = value.rpartition("@")
-            target.update(type="ssh", user=user or None, host=host)
-        elif directive == "raw":
-            target.update(type="raw", device=value)
-        else:
-            target.update(type="device", fstype=directive, device=value)
-    if target["type"] == "ssh" and "sshkey" in values:
-        target["sshkey"] = values["sshkey"]
-    collector_text = values.get("core_collector", OS_FAMILIES["RedHat"]["default_collector"])
-    tokens = shlex.split(collector_text)
-    if not tokens or not tokens[0].endswith("makedumpfile"):
-        raise ValueError(f"core_collector: {collector_text!r} is not makedumpfile; not managed")
-    collector, flattened = parse_collector_tokens(tokens[1:])
-    if flattened and target["type"] not in ("ssh", "raw"):
-        collector["extra_args"] = shlex.join(["-F"] + shlex.split(collector["extra_args"]))
-    modules = values.get("extra_modules", "").split()
-    return {
-        "target": target,
-        "collector": collector,
-        "failure_action": values.get("failure_action", values.get("default", "reboot")),
-        "initrd": {"extra_args": values.get("dracut_args", ""), "extra_modules": modules},
-        "hooks": {"pre": values.get("kdump_pre"), "post": values.get("kdump_post")},
-        "capture_cmdline_append": None,
-    }
-
-
-def _parse_debian(text):
-    values = _last_values("shell", text)
-    target = {"type": "local", "path": values.get("KDUMP_COREDIR") or "/var/crash"}
-    if values.get("NFS"):
-        target.update(type="nfs", host=values["NFS"])
-    elif values.get("SSH"):
-        user, _, host = values["SSH"].rpartition("@")
-        target.update(type="ssh", user=user or None, host=host, sshkey=values.get("SSH_KEY") or None)
-    args = values.get("MAKEDUMP_ARGS") or OS_FAMILIES["Debian"]["default_collector"]
-    collector, _flattened = parse_collector_tokens(shlex.split(args), "MAKEDUMP_ARGS")
-    fail = " ".join(values.get("KDUMP_FAIL_CMD", "reboot -f").split())
-    actions = {cmd: action for action, cmd in DEBIAN_FAIL_CMDS.items()}
-    if fail not in actions:
-        raise ValueError(f"KDUMP_FAIL_CMD: {fail!r} is not one of {', '.join(actions)}; not managed")
-    base = DEBIAN_CMDLINE_APPEND_BASE.split()
-    append = [arg for arg in values.get("KDUMP_CMDLINE_APPEND", "").split() if arg not in base]
-    return {
-        "target": target,
-        "collector": collector,
-        "failure_action": actions[fail],
-        "capture_cmdline_append": " ".join(append) or None,
-    }
-
-
-def _parse_suse_savedir(savedir):
-    match = re.match(r"^(file|nfs|ssh|sftp)://(?:([^@/]+)@)?([^/]*)(/.*)?$", savedir)
-    if savedir.startswith("/"):
-        return {"type": "local", "path": savedir}
-    if not match:
-        raise ValueError(f"KDUMP_SAVEDIR: {savedir!r} is not a file://, nfs:// or ssh:// URL")
-    scheme, user, host, path = match.groups()
-    path = path or "/"
-    if scheme == "file":
-        return {"type": "local", "path": path}
-    if scheme == "nfs":
-        return {"type": "nfs", "host": f"{host}:{path}", "path": "/"}
-    return {"type": "ssh", "user": user, "host": host, "path": path}
-
-
-def _parse_suse(text):
-    values = _last_values("shell", text)
-    target = _parse_suse_savedir(values.get("KDUMP_SAVEDIR") or "file:///var/crash")
-    if target["type"] == "ssh":
-        target["sshkey"] = values.get("KDUMP_SSH_IDENTITY") or None
-    formats = {name: compression for compression, name in SUSE_FORMATS.items()}
-    dump_format = values.get("KDUMP_DUMPFORMAT", "compressed")
-    if dump_format not in formats:
-        raise ValueError(f"KDUMP_DUMPFORMAT: {dump_format!r} is not one of {', '.join(formats)}")
-    continue_on_error = values.get("KDUMP_CONTINUE_ON_ERROR", "true")
-    return {
-        "target": target,
-        "collector": {
-            "dump_level": schema.normalize_dump_level(
-                values.get("KDUMP_DUMPLEVEL") or "31", "KDUMP_DUMPLEVEL"
-            ),
-            "compression": formats[dump_format],
-            "extra_args": "",
-        },
-        "failure_action": "reboot" if continue_on_error == "true" else "shell",
-        "hooks": {
-            "pre": values.get("KDUMP_PRESCRIPT") or None,
-            "post": values.get("KDUMP_POSTSCRIPT") or None,
-        },
-        "capture_cmdline_append": values.get("KDUMP_COMMANDLINE_APPEND") or None,
-    }
-
-
-_PARSERS = {"RedHat": _parse_redhat, "Debian": _parse_debian, "Suse": _parse_suse}
-
-
 def parse(os_family, text):
     """The config file text → neutral settings (validated, defaults filled)."""
-    family(os_family)
-    return schema.validate_settings(_PARSERS[os_family](text or ""), key=OS_FAMILIES[os_family]["config_file"])
+    row = family(os_family)
+    values = _last_values(row["format"], text or "")
+    parsed = {"target": {"type": "local"}}
+    for key in LAYOUTS[os_family].keys:
+        found = [(name, values[name]) for name in key.names() if name in values]
+        if key.blank_is_default:
+            found = [(name, text) for name, text in found if text]
+        for name, text in found or [(None, key.default)]:
+            key.read(parsed, text, name)
+    return schema.validate_settings(parsed, key=row["config_file"])

@@ -330,3 +330,87 @@ def test_grub_legacy_default_entry_only(root):
         state = crashkernel.get()
     assert state["configured"] == "256M"
     assert [s["value"] for s in state["sources"]] == ["128M@16M", "256M"]
+
+
+# ---------------------------------------------------------------- adding a boot loader
+
+
+class KernelCmdline(crashkernel.Backend):
+    """A boot loader added as docs/architecture.md says ("How to add a boot loader"): one
+    class, one table entry. systemd-boot/kernel-install style: arguments in /etc/kernel/cmdline."""
+
+    name = "kernel-cmdline"
+    looks_for = "/etc/kernel/cmdline"
+
+    def detect(self):
+        if crashkernel._exists(self.looks_for):
+            return {"files": [self.looks_for], "reason": f"{self.looks_for} exists"}
+        return None
+
+    def read(self):
+        value = bootloader.cmdline_last(crashkernel._read(self.looks_for) or "")
+        return value, [{"file": self.looks_for, "value": value}] if value else []
+
+    def plan(self, value, default_entry_only=False, restore=False):
+        text = crashkernel._read(self.looks_for) or ""
+        args = text.rstrip("\n")
+        new = (bootloader.cmdline_set(args, value) if value else bootloader.cmdline_remove(args)) + "\n"
+        if new == text:
+            return {"changes": {}, "commands": [], "new": value}
+        return {"changes": {self.looks_for: new}, "commands": [["kernel-install", "add-all"]], "new": value}
+
+    def verify(self, value):
+        if self.read()[0] != value:
+            raise CommandExecutionError("kernel-install: /etc/kernel/cmdline does not give the value")
+
+
+def test_an_added_backend_is_detected_read_planned_written_and_verified(root, run_all):
+    put(root, "/etc/kernel/cmdline", "root=/dev/vda1 ro quiet\n")
+    put(root, "/proc/cmdline", "root=/dev/vda1 ro quiet\n")
+    with patch.object(crashkernel, "BACKENDS", (KernelCmdline(),) + crashkernel.BACKENDS), patch(
+        "salt.utils.path.which", no_tools
+    ):
+        assert crashkernel.backend() == {
+            "name": "kernel-cmdline",
+            "files": ["/etc/kernel/cmdline"],
+            "reason": "/etc/kernel/cmdline exists",
+        }
+        predicted = crashkernel.set("256M", test=True)
+        assert predicted == {
+            "backend": "kernel-cmdline",
+            "old": None,
+            "new": "256M",
+            "changed": True,
+            "files": ["/etc/kernel/cmdline"],
+            "commands": [["kernel-install", "add-all"]],
+        }
+        assert run_all.call_count == 0
+        assert crashkernel.set("256M") == predicted
+        run_all.assert_called_once_with(["kernel-install", "add-all"], python_shell=False)
+        assert (root / "etc/kernel/cmdline").read_text() == "root=/dev/vda1 ro quiet crashkernel=256M\n"
+        assert (root / "etc/kernel/cmdline.kdump-formula.orig").read_text() == "root=/dev/vda1 ro quiet\n"
+        state = crashkernel.get()
+        assert state["backend"] == "kernel-cmdline" and state["configured"] == "256M"
+        assert state["sources"] == [{"file": "/etc/kernel/cmdline", "value": "256M"}]
+        assert state["reboot_pending"] is True
+        assert crashkernel.set("256M")["changed"] is False
+        assert crashkernel.remove()["old"] == "256M"
+        assert (root / "etc/kernel/cmdline").read_text() == "root=/dev/vda1 ro quiet\n"
+        (root / "etc/kernel/cmdline").unlink()
+        assert "/etc/kernel/cmdline" in crashkernel.backend()["reason"]
+
+
+def test_an_added_backend_that_fails_its_verify_is_an_error(root, run_all):
+    put(root, "/etc/kernel/cmdline", "ro\n")
+
+    class Broken(KernelCmdline):
+        def write(self, plan, restore=False):
+            """Runs the commands but forgets the file."""
+            for argv in plan["commands"]:
+                crashkernel._run(argv)
+
+    with patch.object(crashkernel, "BACKENDS", (Broken(),) + crashkernel.BACKENDS), patch(
+        "salt.utils.path.which", no_tools
+    ), pytest.raises(CommandExecutionError, match="does not give the value"):
+        crashkernel.set("256M")
+    assert run_all.call_count == 1

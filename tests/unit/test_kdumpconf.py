@@ -3,6 +3,7 @@ with every line we do not manage kept byte for byte."""
 
 import copy
 import pathlib
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
@@ -280,3 +281,60 @@ def test_unmanaged_lines_survive_render(data, family, dump_level, compression):
     reparsed = kdumpconf.parse(family, new)
     assert reparsed["collector"]["dump_level"] == dump_level
     assert reparsed["collector"]["compression"] == compression
+
+
+# ---------------------------------------------------------------- adding a config key
+
+
+def _suse_with_makedumpfile_options():
+    """Suse's MAKEDUMPFILE_OPTIONS added as docs/architecture.md says ("How to add a config
+    key"): one Key in the family's layout, and the setting no longer refused there."""
+
+    suse = kdumpconf.LAYOUTS["Suse"]
+
+    def refuse(settings):
+        suse.refuse({**settings, "collector": {**settings["collector"], "extra_args": ""}})
+
+    key = kdumpconf.Key(
+        "MAKEDUMPFILE_OPTIONS",
+        kdumpconf.setting("collector:extra_args"),
+        kdumpconf.into("collector:extra_args"),
+        default="",
+    )
+    return kdumpconf.Layout(suse.keys + (key,), refuse)
+
+
+def test_an_added_key_is_rendered_and_parsed_with_no_other_change():
+    wanted = schema.validate_settings({"collector": {"extra_args": "--message-level 7"}})
+    with pytest.raises(ValueError, match="^kdump:settings:collector:extra_args: .*Suse"):
+        kdumpconf.check_supported("Suse", wanted)
+    with patch.dict(kdumpconf.LAYOUTS, {"Suse": _suse_with_makedumpfile_options()}):
+        kdumpconf.check_supported("Suse", wanted)
+        text = kdumpconf.render("Suse", wanted, SUSE)
+        assert changed_lines(SUSE, text.replace('MAKEDUMPFILE_OPTIONS="--message-level 7"\n', "")) == []
+        assert text.splitlines()[-1] == 'MAKEDUMPFILE_OPTIONS="--message-level 7"'
+        assert kdumpconf.parse("Suse", text)["collector"]["extra_args"] == "--message-level 7"
+        # its default: absent means "", and "" is not written into a file that lacks it
+        assert kdumpconf.parse("Suse", SUSE)["collector"]["extra_args"] == ""
+        assert kdumpconf.render("Suse", kdumpconf.parse("Suse", SUSE), SUSE) == SUSE
+        # an existing line is edited where it stands
+        edited = kdumpconf.render("Suse", schema.validate_settings({}), "MAKEDUMPFILE_OPTIONS=\"-x\"\n# end\n")
+        assert edited.splitlines()[:2] == ['MAKEDUMPFILE_OPTIONS=""', "# end"]
+    # without the declaration the line is not ours: kept as it is, not read
+    assert kdumpconf.render("Suse", kdumpconf.parse("Suse", SUSE), text) == text
+    assert kdumpconf.parse("Suse", text)["collector"]["extra_args"] == ""
+
+
+def test_every_key_default_round_trips():
+    """The default a key declares is what parse reads when the entry is absent, and what
+    render leaves out: an empty file parsed and rendered stays free of implied entries."""
+    for os_family, layout in kdumpconf.LAYOUTS.items():
+        names = [name for key in layout.keys for name in key.names()]
+        assert len(names) == len(set(names)), os_family
+        parsed = kdumpconf.parse(os_family, "")
+        text = kdumpconf.render(os_family, parsed, "")
+        written = {entry[0] for _line, entry in kdumpconf._entries(kdumpconf.OS_FAMILIES[os_family]["format"], text) if entry}
+        for key in layout.keys:
+            if key.name in written:
+                assert key.always or key.default is None or not key.implied(key.write(parsed)), key.name
+        assert kdumpconf.parse(os_family, text) == parsed
