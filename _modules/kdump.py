@@ -309,7 +309,7 @@ def _system_errors(pillar, report):
         except ValueError as exc:
             errors.append(str(exc))
     target = pillar["settings"]["target"]
-    if settings_ok and volume_ok and target["type"] == "device" and family in ("Debian", "Suse"):
+    if settings_ok and volume_ok and target["type"] == "device" and not osfamily.family(family)["mounts_dump_device"]:
         errors.extend(_check_mounted_device_target(family, target, pillar["volume"]))
     if settings_ok and volume_ok and pillar["space_check"] is True and pillar["volume"] is not None:
         errors.extend(_check_volume_holds_a_dump(pillar["volume"], pillar["settings"]["collector"]))
@@ -755,7 +755,7 @@ def status():
             result["estimate_bytes"] = estimate(collector["dump_level"], collector["compression"])["bytes"]
             where = dump_dir(target)
             result["dump_dir"] = where["dir"]
-            if target["type"] == "device" and name in ("Debian", "Suse") and where["dir"] is None:
+            if target["type"] == "device" and not row["mounts_dump_device"] and where["dir"] is None:
                 # Their tools write into the path: without the device there, onto the root fs.
                 problems.append(where["reason"])
             if where["measurable"]:

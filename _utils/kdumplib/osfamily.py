@@ -32,6 +32,8 @@ OS_FAMILIES = {
         "rebuild": [["kdumpctl", "rebuild"], ["kdumpctl", "restart"]],
         "dump_layout": "<path>/<host-or-ip>-<YYYY-MM-DD-HH:MM:SS>/vmcore",
         "default_collector": "makedumpfile -l --message-level 1 -d 31",
+        # A device target is mounted by kdumpctl at dump time, and <path> is inside it.
+        "mounts_dump_device": True,
         # kdumpctl start fails ("No memory reserved for crash kernel") until the reboot that
         # gives the reservation: enabled now, started only once memory is reserved.
         "service_starts_unreserved": False,
@@ -51,6 +53,9 @@ OS_FAMILIES = {
         "rebuild": [["kdump-config", "unload"], ["kdump-config", "load"]],
         "dump_layout": "<path>/<YYYYmmddHHMM>/dump.<YYYYmmddHHMM>",
         "default_collector": "-c -d 31",
+        # kdump-tools writes into KDUMP_COREDIR of the running system and mounts nothing: a
+        # device target works only as the volume mounted there at boot.
+        "mounts_dump_device": False,
         # kdump-tools.service runs /etc/init.d/kdump-tools start, which exits 0 even when
         # "kdump-config load" refuses for want of crashkernel= (kdump-tools 1:1.8.1 and
         # 1:1.10.7): the service can be started before the reboot.
@@ -72,6 +77,8 @@ OS_FAMILIES = {
         "rebuild": [["systemctl", "restart", "{service}"]],
         "dump_layout": "<path>/<YYYY-MM-DD-HH:MM>/vmcore",
         "default_collector": None,
+        # KDUMP_SAVEDIR=file://<path> on the running system's filesystems, as on Debian.
+        "mounts_dump_device": False,
         # /usr/lib/kdump/load.sh exits 1 ("No crashkernel memory reserved, Kdump cannot
         # start.") until the reboot that gives the reservation.
         "service_starts_unreserved": False,

@@ -19,6 +19,7 @@ def test_family_table_has_everything_the_modules_and_the_formula_need():
         assert all(isinstance(cmd, list) and cmd for cmd in row["rebuild"])
         assert isinstance(row["service_starts_unreserved"], bool)
         assert isinstance(row["service_sets_panic_on_oops"], bool)
+        assert isinstance(row["mounts_dump_device"], bool)
         assert set(osfamily.OVERRIDABLE) <= set(row)
 
 
