@@ -11,6 +11,7 @@ import difflib
 import logging
 import os
 import shlex
+import tempfile
 
 import salt.utils.path
 import salt.utils.platform
@@ -31,6 +32,24 @@ PROC_KCORE = "/proc/kcore"
 SYSRQ = "/proc/sys/kernel/sysrq"
 SYSRQ_TRIGGER = "/proc/sysrq-trigger"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
+# Under the minion's cachedir: written before the config file changes, removed by ``rebuild``
+# once the crash kernel is loaded. A run that dies in between (or a host without the
+# reservation yet) leaves it, and the next ``kdump.configured`` rebuilds although the file is
+# already right: the seed's "config changed, initrd not rebuilt" cannot happen, also for a
+# ``salt-call kdump.configure`` from the command line.
+REBUILD_MARKER = "kdump-formula/rebuild-pending"
+#: The codes of ``kdump.status`` problems, stable for programs (``kdump.ready`` decides by
+#: them); the sentences beside them are for people and may change. docs/modules/kdump.md.
+PROBLEM_CODES = (
+    "unsupported_os_family", "config_missing", "config_unreadable", "service_unknown",
+    "service_disabled", "service_stopped", "reboot_pending", "crashkernel_unreadable",
+    "no_kexec_support", "not_reserved", "not_loaded", "rebuild_pending", "dump_dir_unmounted",
+    "no_space", "dump_device_missing",
+)
+# Next to the config file, written once before the formula first changes it: what kdump.clean
+# gives back (the distribution's file, or no file).
+ORIGINAL = ".kdump-formula.orig"
+CREATED = ".kdump-formula.created"
 
 
 def __virtual__():
@@ -186,8 +205,7 @@ def _check_volume_holds_a_dump(volume, collector):
     existing = 0
     if "lvm.lvdisplay" in __salt__:
         # An LV larger than asked is kept (never shrunk): that size is what the dump gets.
-        for info in __salt__["lvm.lvdisplay"](f"/dev/{volume['vg']}/{volume['lv']}", quiet=True).values():
-            existing = int(info["Logical Volume Size"]) * 512
+        existing = _lv_bytes(dumpvolume.device_paths(volume["vg"], volume["lv"])[0]) or 0
     size = max(wanted, existing)
     if guess["method"] == "makedumpfile":
         needed, how = guess["bytes"], "measured by makedumpfile --mem-usage"
@@ -361,6 +379,17 @@ def validate_pillar(data=None):
     return pillar
 
 
+def _current_settings():
+    """The configuration file parsed (``kdump.settings``), for callers whose parameter is
+    named ``settings``."""
+    name, row = _os_family()
+    text = files.read_text(_root(), row["config_file"], default="")
+    try:
+        return kdumpconf.parse(name, text)
+    except ValueError as exc:
+        raise CommandExecutionError(f"{row['config_file']}: {exc}") from None
+
+
 def settings():
     """
     Read this minion's kdump configuration file into the neutral settings schema.
@@ -377,12 +406,7 @@ def settings():
 
         salt '*' kdump.settings
     """
-    name, row = _os_family()
-    text = files.read_text(_root(), row["config_file"], default="")
-    try:
-        return kdumpconf.parse(name, text)
-    except ValueError as exc:
-        raise CommandExecutionError(f"{row['config_file']}: {exc}") from None
+    return _current_settings()
 
 
 def render(settings=None):
@@ -401,7 +425,7 @@ def render(settings=None):
         salt '*' kdump.render '{"target": {"path": "/var/crash"}}'
     """
     name, row = _os_family()
-    wanted = globals()["settings"]() if settings is None else _validated(settings)
+    wanted = _current_settings() if settings is None else _validated(settings)
     existing = files.read_text(_root(), row["config_file"], default="")
     try:
         text = kdumpconf.render(name, wanted, existing)
@@ -414,7 +438,11 @@ def configure(settings, test=False):
     """
     Write the kdump configuration file for these settings, atomically, only when it differs.
 
-    The previous file is kept once as ``<file>.kdump-formula.bak``.
+    The previous file is kept once as ``<file>.kdump-formula.bak``; before the first write the
+    distribution's file is kept as ``<file>.kdump-formula.orig`` (or ``.kdump-formula.created``
+    marks that there was none) for kdump.clean. Before the file changes, the rebuild-pending
+    marker is set (``kdump.rebuild_pending``): the capture initrd is stale until
+    ``kdump.rebuild`` loads the crash kernel, also when this is called from the command line.
 
     :param dict settings: neutral settings (validated here).
     :param bool test: only report what would change.
@@ -439,8 +467,97 @@ def configure(settings, test=False):
     )
     changed = old != rendered["text"]
     if changed and not test:
+        # The marker first: a run that dies after the write still rebuilds next time.
+        _mark_rebuild(f"config {path} changed")
+        _keep_original(path)
         files.write_text_atomic(_root(), path, rendered["text"])
     return {"path": path, "changed": changed, "diff": diff}
+
+
+def _keep_original(path):
+    """Before the first write keep what the distribution had, for kdump.clean: the file as
+    ``<path>.kdump-formula.orig``, or, when there was none, an empty
+    ``<path>.kdump-formula.created`` (clean then removes the file)."""
+    root = _root()
+    if any(os.path.exists(files.rooted(root, path + suffix)) for suffix in (ORIGINAL, CREATED)):
+        return
+    text = files.read_text(root, path)
+    if text is None:
+        files.write_text_atomic(root, path + CREATED, "", backup_suffix=None)
+    else:
+        files.write_text_atomic(root, path + ORIGINAL, text, backup_suffix=None)
+
+
+# --------------------------------------------------------------------------- rebuild marker
+
+
+def _marker_path():
+    return os.path.join(__opts__.get("cachedir", "/var/cache/salt/minion"), REBUILD_MARKER)
+
+
+def _mark_rebuild(reason):
+    """Write the marker: the boot it was written in, then why."""
+    files.write_text_atomic(_root(), _marker_path(), f"{_boot_id() or ''}\n{reason}\n", backup_suffix=None)
+
+
+def _clear_rebuild():
+    try:
+        os.remove(files.rooted(_root(), _marker_path()))
+    except FileNotFoundError:
+        pass
+
+
+def rebuild_pending():
+    """
+    Say whether the capture initrd waits for a rebuild: the configuration (or a watched
+    package or hook) changed and ``kdump.rebuild`` has not loaded the crash kernel since.
+
+    ``kdump.configure`` sets it before it changes the file, ``kdump.request_rebuild`` sets it
+    for other changes, ``kdump.rebuild`` clears it once the crash kernel is loaded.
+
+    :return: ``{"pending": bool, "reason": str|None, "this_boot": bool}``; ``this_boot``:
+        set during the running boot (a crash kernel loaded now predates the change).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.rebuild_pending
+    """
+    text = files.read_text(_root(), _marker_path())
+    if text is None:
+        return {"pending": False, "reason": None, "this_boot": False}
+    boot, _, reason = text.partition("\n")
+    current = _boot_id()
+    return {
+        "pending": True,
+        "reason": reason.strip() or None,
+        "this_boot": bool(boot.strip()) and boot.strip() == current,
+    }
+
+
+def request_rebuild(reason, test=False):
+    """
+    Mark the capture initrd for a rebuild by the next ``kdump.rebuild`` (or the next run of
+    the formula), for a change the configuration file does not show (a package, a hook).
+
+    :param str reason: why, kept in the marker and shown by ``kdump.rebuild_pending``.
+    :param bool test: only report whether the marker would be written.
+    :return: ``{"changed": bool}``: False when a rebuild was already pending.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.request_rebuild 'kdump-pre hook changed'
+    """
+    if not isinstance(reason, str) or not reason.strip() or "\n" in reason:
+        raise SaltInvocationError(f"reason: {reason!r} must be one line of text")
+    if rebuild_pending()["pending"]:
+        return {"changed": False}
+    if not test:
+        _mark_rebuild(reason)
+    return {"changed": True}
 
 
 def estimate(dump_level=None, compression=None):
@@ -468,7 +585,7 @@ def estimate(dump_level=None, compression=None):
         salt '*' kdump.estimate dump_level=1 compression=none
     """
     if dump_level is None or compression is None:
-        configured = globals()["settings"]()["collector"]
+        configured = _current_settings()["collector"]
         dump_level = configured["dump_level"] if dump_level is None else dump_level
         compression = configured["compression"] if compression is None else compression
     try:
@@ -563,7 +680,7 @@ def dump_dir(target=None, volume=None, planned=False):
     """
     name = _family_name()
     if target is None:
-        target = globals()["settings"]()["target"]
+        target = _current_settings()["target"]
     if volume is None:
         volume = _pillar_volume()
     device = target.get("device") if isinstance(target, dict) else None
@@ -637,13 +754,13 @@ def _service_state(service, problems):
             enabled = bool(__salt__["service.enabled"](service))
             active = bool(__salt__["service.status"](service))
         except Exception as exc:  # pylint: disable=broad-except
-            problems.append(f"cannot ask the service manager about {service}: {exc}")
+            problems.append(("service_unknown", f"cannot ask the service manager about {service}: {exc}"))
     else:
-        problems.append(f"cannot tell whether {service} is enabled: no service module on this minion")
+        problems.append(("service_unknown", f"cannot tell whether {service} is enabled: no service module on this minion"))
     if enabled is False:
-        problems.append(f"the {service} service is not enabled")
+        problems.append(("service_disabled", f"the {service} service is not enabled"))
     if active is False:
-        problems.append(f"the {service} service is not running")
+        problems.append(("service_stopped", f"the {service} service is not running"))
     return enabled, active
 
 
@@ -659,27 +776,30 @@ def _crashkernel_state(problems):
             reboot_pending = bool(current.get("reboot_pending"))
             running = current.get("running") or running
             if reboot_pending:
-                problems.append(
+                problems.append((
+                    "reboot_pending",
                     f"reboot pending: the boot loader gives crashkernel={current.get('configured')}, "
-                    f"the running kernel has {('crashkernel=' + running) if running else 'none'}"
-                )
+                    f"the running kernel has {('crashkernel=' + running) if running else 'none'}",
+                ))
         except Exception as exc:  # pylint: disable=broad-except
-            problems.append(f"cannot read the crashkernel= configuration: {exc}")
+            problems.append(("crashkernel_unreadable", f"cannot read the crashkernel= configuration: {exc}"))
     if loaded_flag is None:
-        problems.append(f"the kernel has no kexec crash support ({CRASH_LOADED} is missing)")
+        problems.append(("no_kexec_support", f"the kernel has no kexec crash support ({CRASH_LOADED} is missing)"))
     if not reserved:
         if running:
-            problems.append(
+            problems.append((
+                "not_reserved",
                 "no memory reserved for the crash kernel although the running kernel has "
-                f"crashkernel={running} (no range matches this RAM, or the reservation failed)"
-            )
+                f"crashkernel={running} (no range matches this RAM, or the reservation failed)",
+            ))
         else:
-            problems.append(
+            problems.append((
+                "not_reserved",
                 "no memory reserved for the crash kernel: crashkernel= is not on the running "
-                "kernel's command line"
-            )
+                "kernel's command line",
+            ))
     elif not loaded_flag:
-        problems.append("the crash kernel is not loaded: start the kdump service or run kdump.rebuild")
+        problems.append(("not_loaded", "the crash kernel is not loaded: start the kdump service or run kdump.rebuild"))
     return reserved or 0, bool(loaded_flag), reboot_pending
 
 
@@ -707,9 +827,12 @@ def status():
     Read-only: safe on any machine, including one without kdump installed.
 
     :return: ``{"os_family", "service", "enabled", "active", "loaded", "reserved_bytes",
-        "reboot_pending", "config", "target", "dump_dir", "free_bytes", "estimate_bytes",
-        "boot_id", "ready", "problems"}``; ``problems`` is a list of plain sentences, empty when
-        ``ready``. ``dump_dir`` is where dumps land (``kdump.dump_dir``); ``free_bytes`` is
+        "reboot_pending", "rebuild_pending", "config", "target", "dump_dir", "free_bytes",
+        "estimate_bytes", "boot_id", "ready", "problems", "codes"}``; ``problems`` is a list of
+        plain sentences, empty when ``ready``; ``codes[i]`` is the stable code of
+        ``problems[i]`` (``PROBLEM_CODES``). ``rebuild_pending`` is ``kdump.rebuild_pending``;
+        it is a problem (``rebuild_pending``) only when set during this boot: after a reboot
+        the service loaded the crash kernel from the configuration on disk. ``dump_dir`` is where dumps land (``kdump.dump_dir``); ``free_bytes`` is
         measured there, and None when that is not the dump filesystem right now (remote, raw,
         or a device that is not mounted: never the filesystem below its mountpoint). ``boot_id`` is the kernel's ``/proc/sys/kernel/random/boot_id`` (None
         when missing): it changes on every boot, so the runner tells a minion that came
@@ -737,18 +860,21 @@ def status():
         "boot_id": _boot_id(),
     }
     if row is None:
-        problems.append(f"os family {name!r} is not supported (supported: {', '.join(osfamily.OS_FAMILIES)})")
+        problems.append(
+            ("unsupported_os_family", f"os family {name!r} is not supported (supported: {', '.join(osfamily.OS_FAMILIES)})")
+        )
     else:
         if files.read_text(_root(), row["config_file"]) is None:
-            problems.append(
+            problems.append((
+                "config_missing",
                 f"{row['config_file']} does not exist: kdump is not installed or not configured "
-                f"(packages: {', '.join(row['pkgs'])})"
-            )
+                f"(packages: {', '.join(row['pkgs'])})",
+            ))
         result["enabled"], result["active"] = _service_state(row["service"], problems)
     result["reserved_bytes"], result["loaded"], result["reboot_pending"] = _crashkernel_state(problems)
     if row is not None:
         try:
-            current = settings()
+            current = _current_settings()
             target = dict(current["target"])
             result["target"] = target
             collector = current["collector"]
@@ -757,17 +883,26 @@ def status():
             result["dump_dir"] = where["dir"]
             if target["type"] == "device" and not row["mounts_dump_device"] and where["dir"] is None:
                 # Their tools write into the path: without the device there, onto the root fs.
-                problems.append(where["reason"])
+                problems.append(("dump_dir_unmounted", where["reason"]))
             if where["measurable"]:
                 result["free_bytes"] = _free_bytes(where["dir"])
                 problem = _space_problem(result["free_bytes"], result["estimate_bytes"], where["dir"])
                 if problem:
-                    problems.append(problem)
+                    problems.append(("no_space", problem))
             if target["type"] in ("device", "raw") and not _device_exists(target["device"]):
-                problems.append(f"the dump device {target['device']} does not exist")
+                problems.append(("dump_device_missing", f"the dump device {target['device']} does not exist"))
         except (CommandExecutionError, SaltInvocationError) as exc:
-            problems.append(str(exc))
-    result["problems"] = problems
+            problems.append(("config_unreadable", str(exc)))
+    pending = rebuild_pending()
+    result["rebuild_pending"] = pending["pending"]
+    if pending["this_boot"]:
+        problems.append((
+            "rebuild_pending",
+            f"the capture initrd is not rebuilt since {pending['reason'] or 'a change'}: "
+            "the next formula run rebuilds it, or run kdump.rebuild",
+        ))
+    result["problems"] = [message for _code, message in problems]
+    result["codes"] = [code for code, _message in problems]
     result["ready"] = not problems
     return result
 
@@ -780,6 +915,9 @@ def rebuild():
     RedHat: ``kdumpctl rebuild`` + ``kdumpctl restart``; Debian: ``kdump-config unload`` +
     ``kdump-config load``; Suse: ``systemctl restart <service>`` (table: ``kdumplib.osfamily``,
     with ``kdump:lookup`` applied).
+
+    Clears the rebuild-pending marker (``kdump.rebuild_pending``) once the crash kernel is
+    loaded; without a reservation it stays, for the run after the reboot.
 
     :return: ``{"command": [argv of the last command], "commands": [[argv], ...],
         "loaded": bool, "reserved_bytes": int, "output": str}``.
@@ -805,6 +943,8 @@ def rebuild():
             f"{CRASH_LOADED} is 0 after {shlex.join(row['rebuild'][-1])} although "
             f"{sizing.human(reserved)} is reserved:\n{output}"
         )
+    if loaded:
+        _clear_rebuild()
     return {
         "command": list(row["rebuild"][-1]),
         "commands": [list(cmd) for cmd in row["rebuild"]],
@@ -855,3 +995,308 @@ def crash(confirm=None, force=False):
     with open(files.rooted(_root(), SYSRQ_TRIGGER), "w", encoding="ascii") as handle:
         handle.write("c")
     return {"triggered": True, "minion": minion}
+
+
+# --------------------------------------------------------------------------- dump volume
+
+
+def _check_volume_args(vg, lv, size, fstype, mountpoint, mount_at_boot):
+    """The parsed size spec; SaltInvocationError naming the argument, before anything runs."""
+    try:
+        dumpvolume.check_lvm_name("vg", vg)
+        dumpvolume.check_lvm_name("lv", lv)
+        spec = dumpvolume.parse_size_spec(size)
+    except ValueError as exc:
+        raise _invalid(exc) from None
+    if fstype not in dumpvolume.FSTYPES:
+        raise SaltInvocationError(f"fstype: {fstype!r} must be one of {', '.join(dumpvolume.FSTYPES)}")
+    if mountpoint is not None and (not isinstance(mountpoint, str) or not mountpoint.startswith("/")):
+        raise SaltInvocationError(f"mountpoint: {mountpoint!r} must be an absolute path")
+    if not isinstance(mount_at_boot, bool):
+        raise SaltInvocationError(f"mount_at_boot: {mount_at_boot!r} must be true or false")
+    if mount_at_boot and mountpoint is None:
+        raise SaltInvocationError("mountpoint: required when mount_at_boot is true")
+    return spec
+
+
+def _require_lvm():
+    # Salt's lvm module loads only where the LVM tools are installed.
+    if "lvm.vgdisplay" not in __salt__:
+        raise CommandExecutionError(
+            "vg: Salt's lvm module is not available on this minion (install lvm2; the kdump "
+            "formula's package state does when a volume is managed); nothing was changed"
+        )
+
+
+def _volume_group(vg):
+    """``(extent_bytes, free_bytes)`` of the VG, from Salt's ``lvm.vgdisplay``."""
+    info = __salt__["lvm.vgdisplay"](vg, quiet=True).get(vg)
+    if not info:
+        raise SaltInvocationError(f"vg: volume group {vg!r} does not exist")
+    extent = int(info["Physical Extent Size (kB)"]) * 1024
+    return extent, int(info["Free Physical Extents"]) * extent
+
+
+def _lv_bytes(device):
+    """Size of the LV in bytes, None when it does not exist: the one reader of
+    ``lvm.lvdisplay`` (``lvdisplay -c`` gives sectors of 512 bytes)."""
+    for info in __salt__["lvm.lvdisplay"](device, quiet=True).values():
+        return int(info["Logical Volume Size"]) * 512
+    return None
+
+
+def _fs_type(device):
+    """The signature on ``device``: None when blkid finds none (exit 2).
+
+    Not Salt's ``disk.blkid``: it reads blkid's cache (no ``-p``) and gives ``{}`` both for
+    "no signature" and for "blkid failed"; only the first may lead to mkfs, so blkid is run
+    with ``-p`` (probe the device) and its exit code is read here.
+    """
+    cmd = ["blkid", "-p", "-o", "value", "-s", "TYPE", device]
+    result = __salt__["cmd.run_all"](cmd, python_shell=False, ignore_retcode=True)
+    if result["retcode"] == 2:
+        return None
+    if result["retcode"] != 0:
+        raise CommandExecutionError(f"{' '.join(cmd)} failed: {result['stderr'].strip()}")
+    return result["stdout"].strip() or "unknown signature"
+
+
+def _mounted_at(devices):
+    """Where one of the LV's names is mounted (Salt's ``mount.active``), None when not."""
+    for mountpoint, info in __salt__["mount.active"]().items():
+        if info.get("device") in devices:
+            return mountpoint
+    return None
+
+
+def volume_info(vg, lv):
+    """
+    Look at a dump logical volume and its volume group without changing anything.
+
+    :param str vg: the volume group.
+    :param str lv: the logical volume name.
+    :return: ``{"device": "/dev/<vg>/<lv>", "extent_bytes": int, "vg_free_bytes": int,
+        "size_bytes": int|None, "fstype": str|None, "mountpoint": str|None}``; ``size_bytes``
+        None when the LV does not exist, ``fstype`` None when it has no signature
+        (``blkid -p``), ``mountpoint`` as the running system shows it.
+    :raises SaltInvocationError: a bad name, or a volume group that does not exist.
+    :raises CommandExecutionError: Salt's lvm module is missing (lvm2 not installed), or
+        blkid failed.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.volume_info rootvg crashlv
+    """
+    try:
+        dumpvolume.check_lvm_name("vg", vg)
+        dumpvolume.check_lvm_name("lv", lv)
+    except ValueError as exc:
+        raise _invalid(exc) from None
+    _require_lvm()
+    devices = dumpvolume.device_paths(vg, lv)
+    extent, free = _volume_group(vg)
+    size = _lv_bytes(devices[0])
+    exists = size is not None
+    return {
+        "device": devices[0],
+        "extent_bytes": extent,
+        "vg_free_bytes": free,
+        "size_bytes": size,
+        "fstype": _fs_type(devices[0]) if exists else None,
+        "mountpoint": _mounted_at(devices) if exists else None,
+    }
+
+
+def _wanted_bytes(spec, extent):
+    estimate_bytes = mem = None
+    if spec["kind"] == "auto":
+        estimate_bytes = estimate()["bytes"]
+    elif spec["kind"] == "percent_ram":
+        mem = _mem_bytes()
+    try:
+        return dumpvolume.target_bytes(spec, extent, estimate_bytes=estimate_bytes, mem_bytes=mem)
+    except ValueError as exc:
+        raise _invalid(exc) from None
+
+
+def _make_fs(device, fstype):
+    if fstype == "xfs":
+        __salt__["xfs.mkfs"](device)
+    else:
+        result = __salt__["extfs.mkfs"](device, fs_type=fstype, full_return=True)
+        if result["retcode"] != 0:
+            raise CommandExecutionError(f"mke2fs -t {fstype} {device} failed: {result['stderr'].strip()}")
+    if _fs_type(device) != fstype:
+        raise CommandExecutionError(f"mkfs {fstype} {device} ran but blkid does not see {fstype}")
+
+
+def _grow_fs(devices, fstype):
+    """Grow the filesystem to fill its (just grown) LV, mounted or not.
+
+    Not Salt's ``disk.resize2fs``: it drops resize2fs' stderr (None on failure), and a failed
+    grow must say why. xfs has no Salt function to grow it."""
+    device = devices[0]
+    mountpoint = _mounted_at(devices)
+    if fstype != "xfs":
+        if mountpoint is None:
+            # resize2fs refuses an unmounted filesystem that was not checked first.
+            result = __salt__["cmd.run_all"](["e2fsck", "-f", "-p", device], python_shell=False, ignore_retcode=True)
+            if result["retcode"] not in (0, 1):
+                raise CommandExecutionError(f"e2fsck -f -p {device} failed: {result['stderr'].strip()}")
+        _run(["resize2fs", device])
+        return
+    if mountpoint is not None:
+        _run(["xfs_growfs", mountpoint])
+        return
+    # xfs grows only while mounted: mount it aside for the moment.
+    scratch = tempfile.mkdtemp(prefix="kdump-formula-grow.")
+    try:
+        mounted = __salt__["mount.mount"](scratch, device, fstype=fstype)
+        if mounted is not True:
+            raise CommandExecutionError(f"mount {device} {scratch} failed: {mounted}")
+        try:
+            _run(["xfs_growfs", scratch])
+        finally:
+            __salt__["mount.umount"](scratch, device=device)
+    finally:
+        os.rmdir(scratch)
+
+
+def _mount_at_boot(devices, fstype, mountpoint, test):
+    """An fstab entry (Salt's ``mount.set_fstab``) and the volume mounted there now
+    (``mount.mount``), both under the root; ``{"old", "new"}`` when either acts."""
+    name = files.rooted(_root(), mountpoint)
+    fstab = files.rooted(_root(), "/etc/fstab")
+    if test and not os.path.isfile(fstab):
+        # Salt's set_fstab refuses a missing file even to predict; the real run creates none.
+        entry = "new"
+    else:
+        entry = __salt__["mount.set_fstab"](name, devices[0], fstype, config=fstab, test=test)
+    if entry not in ("present", "new", "change"):
+        raise CommandExecutionError(f"mount.set_fstab {mountpoint}: {entry} ({fstab})")
+    mounted = __salt__["mount.active"]().get(name, {}).get("device") in devices
+    if not mounted and not test:
+        done = __salt__["mount.mount"](name, devices[0], mkmnt=True, fstype=fstype)
+        if done is not True:
+            raise CommandExecutionError(f"mount {devices[0]} {mountpoint} failed: {done}")
+    if entry == "present" and mounted:
+        return None
+    return {"old": None, "new": f"{devices[0]} on {mountpoint} ({fstype}, fstab)"}
+
+
+def _plan_volume(info, wanted, fstype, vg, lv):
+    """What ``dump_volume`` changes: ``(changes, notes)``; raises before any change when the
+    LV carries another filesystem or the VG lacks room (never reformat, never shrink)."""
+    device, current, existing_fs = info["device"], info["size_bytes"], info["fstype"]
+    if existing_fs is not None and existing_fs != fstype:
+        raise CommandExecutionError(
+            f"fstype: {device} already has {existing_fs}, not {fstype}; it is never reformatted, "
+            "nothing was changed"
+        )
+    grow = current is not None and current < wanted
+    needed = wanted - (current or 0) if (current is None or grow) else 0
+    free = info["vg_free_bytes"]
+    if needed > free:
+        raise CommandExecutionError(
+            f"vg: {vg} has {free} bytes ({sizes.format_size(free)}) free, {lv} needs {needed} "
+            f"more bytes for {sizes.format_size(wanted)}; nothing was changed"
+        )
+    changes, notes = {}, []
+    if current is None or grow:
+        changes["lv"] = {"old": None if current is None else sizes.format_size(current), "new": sizes.format_size(wanted)}
+    elif current > wanted:
+        notes.append(
+            f"{device} is {sizes.format_size(current)}, larger than the {sizes.format_size(wanted)} "
+            "asked; left as is (never shrunk)"
+        )
+    if existing_fs is None:
+        changes["filesystem"] = {"old": None, "new": fstype}
+    elif grow:
+        changes["filesystem"] = {"old": fstype, "new": f"{fstype} grown to {sizes.format_size(wanted)}"}
+    return changes, notes
+
+
+def _apply_volume(info, plan, wanted, vg, lv, fstype):
+    device = info["device"]
+    devices = dumpvolume.device_paths(vg, lv)
+    if "lv" in plan:
+        if info["size_bytes"] is None:
+            __salt__["lvm.lvcreate"](lv, vg, size=dumpvolume.lvm_size_arg(wanted))
+        else:
+            __salt__["lvm.lvresize"](size=dumpvolume.lvm_size_arg(wanted), lvpath=device)
+        size = _lv_bytes(device)
+        if size is None or size < wanted:
+            tool = "lvcreate" if info["size_bytes"] is None else "lvresize"
+            raise CommandExecutionError(f"{tool} {device}: the LV is {size} bytes after the call, {wanted} were asked")
+    if "filesystem" in plan:
+        if info["fstype"] is None:
+            _make_fs(device, fstype)
+        else:
+            _grow_fs(devices, fstype)
+
+
+def dump_volume(vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boot=False, test=False):
+    """
+    Provide an LVM logical volume with a filesystem for dumps, like the classic kickstart's
+    ``lvcreate --size 1000 --name crashlv rootvg; mkfs.ext3``, safely repeatable.
+
+    Creates or grows the LV (``lvm.lvcreate``/``lvm.lvresize``, size verified after), makes a
+    filesystem only on an LV without any signature (``extfs.mkfs``/``xfs.mkfs``), grows the
+    filesystem after the LV (ext*: ``e2fsck -f -p`` when unmounted, ``resize2fs``; xfs:
+    ``xfs_growfs``, mounted aside when unmounted). Never shrinks, never reformats, and fails
+    before any change when the VG lacks room.
+
+    :param str vg: the volume group.
+    :param str lv: the logical volume name.
+    :param str size: ``1000M``/``4G``; ``auto`` (``kdump.estimate`` + 25 %, at least
+        64 MiB); or ``N%RAM``. Rounded up to whole extents.
+    :param str fstype: ``ext3``, ``ext4`` (default) or ``xfs``.
+    :param str mountpoint: where it is mounted (required with ``mount_at_boot``).
+    :param bool mount_at_boot: True: fstab entry and mounted now; False: left for the kdump
+        service to mount.
+    :param bool test: only report what would change.
+    :return: ``{"device", "size_bytes": int, "changed": bool, "changes": {"lv"?, "filesystem"?,
+        "mount"?: {"old", "new"}}, "notes": [str], "checked": True}``; under ``test=True``
+        without the LVM tools (lvm2 not installed yet) ``checked`` is False, ``changed`` None
+        and ``reason`` says why.
+    :raises SaltInvocationError: a bad argument, named first (``size: ...``).
+    :raises CommandExecutionError: another filesystem on the LV, no room in the VG (both
+        before any change), or a tool failed (the message says what was done before).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.dump_volume rootvg crashlv 1000M fstype=ext3 test=True
+        salt '*' kdump.dump_volume rootvg crashlv auto mountpoint=/var/crash mount_at_boot=True
+    """
+    spec = _check_volume_args(vg, lv, size, fstype, mountpoint, mount_at_boot)
+    device = dumpvolume.device_paths(vg, lv)[0]
+    if test and "lvm.vgdisplay" not in __salt__:
+        return {
+            "device": device, "size_bytes": None, "changed": None, "changes": {}, "notes": [],
+            "checked": False,
+            "reason": (
+                f"the LVM tools are not installed yet (the package state installs lvm2): volume "
+                f"group {vg} is checked and {vg}/{lv} ({size}, {fstype}) set up on the real run"
+            ),
+        }
+    info = volume_info(vg, lv)
+    wanted = _wanted_bytes(spec, info["extent_bytes"])
+    changes, notes = _plan_volume(info, wanted, fstype, vg, lv)
+    if not test:
+        try:
+            _apply_volume(info, changes, wanted, vg, lv, fstype)
+        except CommandExecutionError as exc:
+            done = ", ".join(sorted(changes)) or "nothing"
+            raise CommandExecutionError(f"{exc} (planned: {done}; stopped there)") from None
+    if mount_at_boot:
+        mount = _mount_at_boot(dumpvolume.device_paths(vg, lv), fstype, mountpoint, test)
+        if mount:
+            changes["mount"] = mount
+    return {
+        "device": device, "size_bytes": wanted, "changed": bool(changes), "changes": changes,
+        "notes": notes, "checked": True,
+    }

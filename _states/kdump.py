@@ -2,9 +2,10 @@
 Declare kdump: a checked pillar, a dump volume, the configuration with its capture initrd, room
 for a dump, and a loaded crash kernel.
 
-The real work is in the ``kdump`` execution module and in Salt's own ``lvm``, ``extfs``/``xfs``
-and ``mount`` modules and states; these states compare, predict under ``test=True``, change and
-verify. A second run with the same arguments changes nothing and rebuilds nothing.
+The work is in the ``kdump`` and ``crashkernel`` execution modules (which use Salt's own
+``lvm``, ``extfs``/``xfs`` and ``mount``); these states run no command themselves: they ask the
+module for a prediction (``test=True``), act through it, and report. A second run with the same
+arguments changes nothing and rebuilds nothing.
 
 .. code-block:: yaml
 
@@ -24,27 +25,12 @@ verify. A second run with the same arguments changes nothing and rebuilds nothin
           - kdump: kdump-config
 """
 
-import os
-import tempfile
-
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-from kdumplib import dumpvolume, files, sizes
-from kdumplib import commands
-from kdumplib.schema import REQUIRE_REBOOT
+from kdumplib.schema import REQUIRE_REBOOT  # the one definition (a constant, no system work)
 
 __virtualname__ = "kdump"
-
-# Written before the config file changes, removed once the crash kernel was rebuilt and
-# loaded: a run that dies in between (or a host without the reservation yet) leaves it, and the
-# next run rebuilds even though the config file is already right. This is what makes the seed's
-# "config changed, initrd not rebuilt until touch /etc/kdump.conf" impossible.
-REBUILD_MARKER = "kdump-formula/rebuild-pending"
-# Next to the config file, written once before the formula first changes it: what kdump.clean
-# gives back (the distribution's file, or no file).
-ORIGINAL = ".kdump-formula.orig"
-CREATED = ".kdump-formula.created"
 
 
 def __virtual__():
@@ -70,43 +56,19 @@ def _run_state(core, name, *args):
         return ret
 
 
-def _root():
-    return files.root_of(__opts__)
-
-
-def _marker_path():
-    return files.rooted(_root(), os.path.join(__opts__["cachedir"], REBUILD_MARKER))
-
-
-def _rebuild_pending():
-    return os.path.exists(_marker_path())
-
-
-def _mark_rebuild(reason):
-    path = os.path.join(__opts__["cachedir"], REBUILD_MARKER)
-    files.write_text_atomic(_root(), path, reason + "\n", backup_suffix=None)
-
-
-def _clear_rebuild():
-    try:
-        os.remove(_marker_path())
-    except FileNotFoundError:
-        pass
-
-
 def _reserved():
     return __salt__["crashkernel.get"]()["reserved_bytes"] > 0
 
 
 def _rebuild_and_verify():
-    """Rebuild the capture initrd, (re)load the crash kernel, and insist it is loaded."""
+    """Rebuild the capture initrd, (re)load the crash kernel, and insist it is loaded
+    (``kdump.rebuild`` then clears its rebuild-pending marker)."""
     result = __salt__["kdump.rebuild"]()
     if not result.get("loaded"):
         raise CommandExecutionError(
             f"{' '.join(result.get('command') or ['kdump.rebuild'])} finished but the crash "
             "kernel is not loaded"
         )
-    _clear_rebuild()
     return result
 
 
@@ -152,19 +114,14 @@ def _space_checked(ret, path):
         result = __salt__["kdump.check_space"](path=path)
     except CommandExecutionError as exc:
         raise CommandExecutionError(f"kdump.space_checked: {exc}") from None
-    free, needed = result["free_bytes"], result["needed_bytes"]
-    where = result.get("path") or path
-    if not result.get("checked", True):
-        ret["comment"] = f"Free space for a vmcore is not measured: {result.get('reason')}."
+    # check_space raises when a dump does not fit: a result means it fits or cannot be measured.
+    if not result["checked"]:
+        ret["comment"] = f"Free space for a vmcore is not measured: {result['reason']}."
         return ret
-    if not result.get("ok", True):
-        ret["result"] = False
-        ret["comment"] = (
-            f"not enough space to save a vmcore in {where}: estimate {sizes.format_size(needed)} "
-            f"({needed} bytes), free {sizes.format_size(free)} ({free} bytes)."
-        )
-        return ret
-    ret["comment"] = f"A vmcore fits in {where}: estimate {needed} bytes, free {free} bytes."
+    ret["comment"] = (
+        f"A vmcore fits in {result['path']}: estimate {result['needed_bytes']} bytes, "
+        f"free {result['free_bytes']} bytes."
+    )
     return ret
 
 
@@ -195,7 +152,7 @@ def _configured(ret, settings):
     if not isinstance(settings, dict):
         raise SaltInvocationError(f"settings: {type(settings).__name__} given, expected a mapping")
     predicted = __salt__["kdump.configure"](settings, test=True)
-    leftover = _rebuild_pending()
+    leftover = __salt__["kdump.rebuild_pending"]()["pending"]
     if not predicted["changed"] and not leftover:
         ret["comment"] = f"{predicted['path']} is already configured."
         return ret
@@ -206,41 +163,29 @@ def _configured(ret, settings):
             "crashkernel reservation exists (after the reboot)."
         )
         return ret
-
-    if predicted["changed"]:
-        ret["changes"]["config"] = {"path": predicted["path"], "diff": predicted["diff"]}
-    if reserved:
-        ret["changes"]["rebuilt"] = True
     if __opts__["test"]:
         ret["result"] = None
+        ret["changes"] = _configured_changes(predicted, reserved)
         ret["comment"] = _configured_comment(predicted, reserved, leftover, would=True)
         return ret
-
-    if predicted["changed"]:
-        _mark_rebuild(f"config {predicted['path']} changed")
-        _keep_original(predicted["path"])
-        written = __salt__["kdump.configure"](settings, test=False)
-        ret["changes"]["config"] = {"path": written["path"], "diff": written["diff"]}
+    # kdump.configure writes the rebuild marker before the file: a failed rebuild below
+    # leaves it, and the next run rebuilds.
+    written = __salt__["kdump.configure"](settings, test=False) if predicted["changed"] else predicted
+    ret["changes"] = _configured_changes(written, rebuilt=False)
     if reserved:
-        ret["changes"].pop("rebuilt")
         _rebuild_and_verify()
         ret["changes"]["rebuilt"] = True
     ret["comment"] = _configured_comment(predicted, reserved, leftover, would=False)
     return ret
 
 
-def _keep_original(path):
-    """Before the formula first writes the config file, keep what the distribution had, for
-    kdump.clean: the file as ``<path>.kdump-formula.orig``, or, when there was none, an empty
-    ``<path>.kdump-formula.created`` (clean then removes the file)."""
-    root = _root()
-    if any(os.path.exists(files.rooted(root, path + suffix)) for suffix in (ORIGINAL, CREATED)):
-        return
-    text = files.read_text(root, path)
-    if text is None:
-        files.write_text_atomic(root, path + CREATED, "", backup_suffix=None)
-    else:
-        files.write_text_atomic(root, path + ORIGINAL, text, backup_suffix=None)
+def _configured_changes(configured_ret, rebuilt):
+    changes = {}
+    if configured_ret["changed"]:
+        changes["config"] = {"path": configured_ret["path"], "diff": configured_ret["diff"]}
+    if rebuilt:
+        changes["rebuilt"] = True
+    return changes
 
 
 def _configured_comment(predicted, reserved, leftover, would):
@@ -284,20 +229,17 @@ def configured(name, settings):
 
 
 def _watched(ret):
-    reserved = _reserved()
-    if not reserved:
-        if not __opts__["test"]:
-            _mark_rebuild("a watched state changed")
+    if not _reserved():
+        __salt__["kdump.request_rebuild"]("a watched state changed", test=__opts__["test"])
         ret["comment"] = (
             "No crashkernel reservation yet: the capture initrd is rebuilt and loaded after the reboot."
         )
         return ret
-    ret["changes"] = {"rebuilt": True}
     if __opts__["test"]:
         ret["result"] = None
+        ret["changes"] = {"rebuilt": True}
         ret["comment"] = "A watched state changed: the capture initrd would be rebuilt."
         return ret
-    ret["changes"] = {}
     _rebuild_and_verify()
     ret["changes"] = {"rebuilt": True}
     ret["comment"] = "A watched state changed: the capture initrd was rebuilt and the crash kernel loaded."
@@ -323,34 +265,35 @@ def mod_watch(name, **kwargs):  # pylint: disable=unused-argument
 
 # --- kdump.ready -------------------------------------------------------------------------
 
-# kdump.status problems that a pending reboot explains: the new reservation is not in the
-# running kernel yet, so nothing is reserved and nothing can be loaded.
-_REBOOT_PROBLEMS = ("reboot pending", "no memory reserved for the crash kernel", "the crash kernel is not loaded")
+# kdump.status problem codes (docs/modules/kdump.md) that a pending reboot explains: the new
+# reservation is not in the running kernel yet, so nothing is reserved and nothing is loaded.
+_REBOOT_CODES = frozenset({"reboot_pending", "not_reserved", "not_loaded"})
 
 
-def _reboot_related(problem):
-    return problem.lower().startswith(_REBOOT_PROBLEMS)
+def _problems(status):
+    """``[(code, sentence)]`` of a kdump.status result."""
+    return list(zip(status["codes"], status["problems"]))
 
 
 def _explained_by_reboot(status, service_starts_unreserved):
-    """The problems a pending reboot explains: the reservation is not in the running kernel
-    yet, so nothing is reserved or loaded, and a service that cannot start without a
-    reservation is not running."""
-    idle = f"the {status['service']} service is not running"
-    waiting = status["reserved_bytes"] == 0 and not service_starts_unreserved
-
-    def explained(problem):
-        return _reboot_related(problem) or (waiting and problem == idle)
-
+    """The problem codes a pending reboot explains: the reservation is not in the running
+    kernel yet, so nothing is reserved or loaded, a service that cannot start without a
+    reservation is not running, and the capture initrd waits for that reservation."""
+    explained = set(_REBOOT_CODES)
+    if status["reserved_bytes"] == 0:
+        explained.add("rebuild_pending")
+        if not service_starts_unreserved:
+            explained.add("service_stopped")
     return explained
 
 
 def _reboot_comment(problems):
     """``reboot pending: <why>; <what waits for it>``, saying "reboot pending" once."""
     reasons = []
-    for problem in sorted(problems, key=lambda problem: not _reboot_related(problem)):
-        text = problem[len("reboot pending"):].lstrip(":; ") if problem.lower().startswith("reboot pending") else problem
-        reasons.append(text)
+    for code, message in sorted(problems, key=lambda problem: problem[0] not in _REBOOT_CODES):
+        if code == "reboot_pending" and message.lower().startswith("reboot pending"):
+            message = message[len("reboot pending"):].lstrip(":; ")
+        reasons.append(message)
     return "reboot pending: " + "; ".join(reasons) + "."
 
 
@@ -364,42 +307,41 @@ def _ready(ret, require_reboot, service_starts_unreserved):
             f"service_starts_unreserved: {service_starts_unreserved!r} must be true or false"
         )
     status = __salt__["kdump.status"]()
-    explained = _explained_by_reboot(status, service_starts_unreserved)
+    loaded_now = ""
     if status["reserved_bytes"] > 0 and not status["loaded"]:
-        ret["changes"] = {"loaded": {"old": False, "new": True}}
         if __opts__["test"]:
             ret["result"] = None
+            ret["changes"] = {"loaded": {"old": False, "new": True}}
             ret["comment"] = "The crash kernel would be loaded."
-            others = [p for p in status["problems"] if not _reboot_related(p)]
+            others = [message for code, message in _problems(status) if code not in _REBOOT_CODES]
             if others:
                 ret["comment"] += " Still not ready: " + "; ".join(others) + "."
             return ret
-        ret["changes"] = {}
         _rebuild_and_verify()
         ret["changes"] = {"loaded": {"old": False, "new": True}}
+        loaded_now = "The crash kernel was loaded. "
         status = __salt__["kdump.status"]()
-        explained = _explained_by_reboot(status, service_starts_unreserved)
-    loaded_now = "The crash kernel was loaded. " if ret["changes"] else ""
     if status["ready"]:
         ret["comment"] = loaded_now + f"kdump is ready ({status['service']} on {status['os_family']})."
         return ret
-    problems = list(status["problems"]) or ["kdump.status reports not ready"]
-    others = [p for p in problems if not explained(p)] if status["reboot_pending"] else problems
-    if status["reboot_pending"] and not others:
+    problems = _problems(status)
+    explained = _explained_by_reboot(status, service_starts_unreserved) if status["reboot_pending"] else set()
+    if status["reboot_pending"] and all(code in explained for code, _message in problems):
         ret["comment"] = loaded_now + _reboot_comment(problems)
         ret["result"] = require_reboot == "warn"
         return ret
+    sentences = "; ".join(message for _code, message in problems)
     if __opts__["test"]:
         # A dry run changed nothing, so the package, config and service states before this one
         # have not acted yet: their predictions are the answer, this is a note, not a failure.
         ret["result"] = None
         ret["comment"] = (
-            "kdump is not ready now: " + "; ".join(problems)
-            + ". Checked again on the real run, after the states before this one."
+            f"kdump is not ready now: {sentences}. Checked again on the real run, after the "
+            "states before this one."
         )
         return ret
     ret["result"] = False
-    ret["comment"] = loaded_now + "kdump is not ready: " + "; ".join(problems) + "."
+    ret["comment"] = loaded_now + f"kdump is not ready: {sentences}."
     return ret
 
 
@@ -432,234 +374,24 @@ def ready(name, require_reboot="warn", service_starts_unreserved=False):
 # --- kdump.dump_target -------------------------------------------------------------------
 
 
-def _check_dump_target_args(vg, lv, size, fstype, mountpoint, mount_at_boot):
-    try:
-        dumpvolume.check_lvm_name("vg", vg)
-        dumpvolume.check_lvm_name("lv", lv)
-        spec = dumpvolume.parse_size_spec(size)
-    except ValueError as exc:
-        raise SaltInvocationError(str(exc)) from None
-    if fstype not in dumpvolume.FSTYPES:
-        raise SaltInvocationError(f"fstype: {fstype!r} must be one of {', '.join(dumpvolume.FSTYPES)}")
-    if mountpoint is not None and (not isinstance(mountpoint, str) or not mountpoint.startswith("/")):
-        raise SaltInvocationError(f"mountpoint: {mountpoint!r} must be an absolute path")
-    if not isinstance(mount_at_boot, bool):
-        raise SaltInvocationError(f"mount_at_boot: {mount_at_boot!r} must be true or false")
-    if mount_at_boot and mountpoint is None:
-        raise SaltInvocationError("mountpoint: required when mount_at_boot is true")
-    return spec
-
-
-def _volume_group(vg):
-    """``(extent_bytes, free_bytes)`` of the VG, from Salt's ``lvm.vgdisplay``."""
-    info = __salt__["lvm.vgdisplay"](vg, quiet=True).get(vg)
-    if not info:
-        raise SaltInvocationError(f"vg: volume group {vg!r} does not exist")
-    extent = int(info["Physical Extent Size (kB)"]) * 1024
-    return extent, int(info["Free Physical Extents"]) * extent
-
-
-def _lv_bytes(device):
-    """Size of the LV in bytes, None when it does not exist (``lvdisplay -c`` gives sectors)."""
-    for info in __salt__["lvm.lvdisplay"](device, quiet=True).values():
-        return int(info["Logical Volume Size"]) * 512
-    return None
-
-
-def _fs_type(device):
-    """The signature on ``device``: None when blkid finds none (exit 2).
-
-    blkid is run directly with ``-p`` (probe the device, bypass the cache) so that "nothing
-    there" is told apart from "blkid failed": only the first may lead to mkfs.
-    """
-    cmd = ["blkid", "-p", "-o", "value", "-s", "TYPE", device]
-    result = __salt__["cmd.run_all"](cmd, python_shell=False, ignore_retcode=True)
-    if result["retcode"] == 2:
-        return None
-    if result["retcode"] != 0:
-        raise CommandExecutionError(f"{' '.join(cmd)} failed: {result['stderr'].strip()}")
-    return result["stdout"].strip() or "unknown signature"
-
-
-def _wanted_bytes(spec, extent):
-    estimate = mem = None
-    if spec["kind"] == "auto":
-        estimate = __salt__["kdump.estimate"]()["bytes"]
-    elif spec["kind"] == "percent_ram":
-        mem = __salt__["crashkernel.mem_bytes"]()
-    try:
-        return dumpvolume.target_bytes(spec, extent, estimate_bytes=estimate, mem_bytes=mem)
-    except ValueError as exc:
-        raise SaltInvocationError(str(exc)) from None
-
-
-def _run(cmd):
-    return commands.run(__salt__["cmd.run_all"], cmd, CommandExecutionError)
-
-
-def _mounted_at(devices):
-    for mountpoint, info in __salt__["mount.active"]().items():
-        if info.get("device") in devices:
-            return mountpoint
-    return None
-
-
-def _make_fs(device, fstype):
-    if fstype == "xfs":
-        __salt__["xfs.mkfs"](device)
-        return
-    result = __salt__["extfs.mkfs"](device, fs_type=fstype, full_return=True)
-    if result["retcode"] != 0:
-        raise CommandExecutionError(f"mke2fs -t {fstype} {device} failed: {result['stderr'].strip()}")
-
-
-def _grow_fs(devices, fstype):
-    """Grow the filesystem to fill its (just grown) LV, mounted or not."""
-    device = devices[0]
-    mountpoint = _mounted_at(devices)
-    if fstype != "xfs":
-        if mountpoint is None:
-            # resize2fs refuses an unmounted filesystem that was not checked first.
-            result = __salt__["cmd.run_all"](["e2fsck", "-f", "-p", device], python_shell=False)
-            if result["retcode"] not in (0, 1):
-                raise CommandExecutionError(f"e2fsck -f -p {device} failed: {result['stderr'].strip()}")
-        _run(["resize2fs", device])
-        return
-    if mountpoint is not None:
-        _run(["xfs_growfs", mountpoint])
-        return
-    # xfs grows only while mounted: mount it aside for the moment.
-    scratch = tempfile.mkdtemp(prefix="kdump-formula-grow.")
-    try:
-        mounted = __salt__["mount.mount"](scratch, device, fstype=fstype)
-        if mounted is not True:
-            raise CommandExecutionError(f"mount {device} {scratch} failed: {mounted}")
-        try:
-            _run(["xfs_growfs", scratch])
-        finally:
-            __salt__["mount.umount"](scratch, device=device)
-    finally:
-        os.rmdir(scratch)
-
-
-def _mount(devices, fstype, mountpoint):
-    """Salt's ``mount.mounted`` with an fstab entry; ``{"old", "new"}`` when it acts."""
-    result = __states__["mount.mounted"](
-        name=files.rooted(_root(), mountpoint),
-        device=devices[0],
-        fstype=fstype,
-        mkmnt=True,
-        persist=True,
-        config=files.rooted(_root(), "/etc/fstab"),
-    )
-    if result["result"] is False:
-        raise CommandExecutionError(f"mount.mounted {mountpoint}: {result['comment']}")
-    if result["result"] is None or result["changes"]:
-        return {"old": None, "new": f"{devices[0]} on {mountpoint} ({fstype}, fstab)"}
-    return None
-
-
 def _dump_target(ret, vg, lv, size, fstype, mountpoint, mount_at_boot):
-    spec = _check_dump_target_args(vg, lv, size, fstype, mountpoint, mount_at_boot)
-    if "lvm.vgdisplay" not in __salt__:
-        # Salt's lvm module loads only where the LVM tools are installed.
-        if __opts__["test"]:
-            # The formula's kdump-package installs them first (map: lvm_pkgs); a dry run cannot
-            # look into the volume group before that.
-            ret["result"] = None
-            ret["comment"] = (
-                f"The LVM tools are not installed yet (the package state installs lvm2): volume "
-                f"group {vg} is checked and {vg}/{lv} ({size}, {fstype}) set up on the real run."
-            )
-            return ret
-        raise CommandExecutionError(
-            "vg: Salt's lvm module is not available on this minion (install lvm2; the kdump "
-            "formula's package state does when a volume is managed); nothing was changed"
-        )
-    devices = dumpvolume.device_paths(vg, lv)
-    device = devices[0]
-    extent, free = _volume_group(vg)
-    wanted = _wanted_bytes(spec, extent)
-    current = _lv_bytes(device)
-    existing_fs = _fs_type(device) if current is not None else None
-
-    # Every check before any change.
-    if existing_fs is not None and existing_fs != fstype:
-        raise CommandExecutionError(
-            f"fstype: {device} already has {existing_fs}, not {fstype}; it is never reformatted, "
-            "nothing was changed"
-        )
-    grow = current is not None and current < wanted
-    needed = wanted - (current or 0) if (current is None or grow) else 0
-    if needed > free:
-        raise CommandExecutionError(
-            f"vg: {vg} has {free} bytes ({sizes.format_size(free)}) free, {lv} needs {needed} "
-            f"more bytes for {sizes.format_size(wanted)}; nothing was changed"
-        )
-
-    notes = []
-    if current is None:
-        ret["changes"]["lv"] = {"old": None, "new": sizes.format_size(wanted)}
-    elif grow:
-        ret["changes"]["lv"] = {"old": sizes.format_size(current), "new": sizes.format_size(wanted)}
-    elif current > wanted:
-        notes.append(
-            f"{device} is {sizes.format_size(current)}, larger than the {sizes.format_size(wanted)} "
-            "asked; left as is (never shrunk)"
-        )
-    if existing_fs is None:
-        ret["changes"]["filesystem"] = {"old": None, "new": fstype}
-    elif grow:
-        ret["changes"]["filesystem"] = {"old": fstype, "new": f"{fstype} grown to {sizes.format_size(wanted)}"}
-
-    if __opts__["test"]:
-        if mount_at_boot:
-            mount_change = _mount(devices, fstype, mountpoint)
-            if mount_change:
-                ret["changes"]["mount"] = mount_change
-        if ret["changes"]:
-            ret["result"] = None
-            notes.insert(0, f"{device} would be set up: {', '.join(sorted(ret['changes']))}")
-        ret["comment"] = _dump_target_comment(device, notes)
+    args = {"vg": vg, "lv": lv, "size": size, "fstype": fstype, "mountpoint": mountpoint,
+            "mount_at_boot": mount_at_boot}
+    predicted = __salt__["kdump.dump_volume"](test=True, **args)
+    if __opts__["test"] and not predicted["checked"]:
+        ret["result"] = None
+        ret["comment"] = predicted["reason"][0].upper() + predicted["reason"][1:] + "."
         return ret
-
-    planned, ret["changes"] = ret["changes"], {}
-    if current is None:
-        __salt__["lvm.lvcreate"](lv, vg, size=dumpvolume.lvm_size_arg(wanted))
-        _verify_lv(device, wanted, "lvcreate")
-        ret["changes"]["lv"] = planned["lv"]
-    elif grow:
-        __salt__["lvm.lvresize"](size=dumpvolume.lvm_size_arg(wanted), lvpath=device)
-        _verify_lv(device, wanted, "lvresize")
-        ret["changes"]["lv"] = planned["lv"]
-    if existing_fs is None:
-        _make_fs(device, fstype)
-        if _fs_type(device) != fstype:
-            raise CommandExecutionError(f"mkfs {fstype} {device} ran but blkid does not see {fstype}")
-        ret["changes"]["filesystem"] = planned["filesystem"]
-    elif grow:
-        _grow_fs(devices, fstype)
-        ret["changes"]["filesystem"] = planned["filesystem"]
-    if mount_at_boot:
-        mount_change = _mount(devices, fstype, mountpoint)
-        if mount_change:
-            ret["changes"]["mount"] = mount_change
-    if ret["changes"]:
-        notes.insert(0, f"{device} set up: {', '.join(sorted(ret['changes']))}")
-    ret["comment"] = _dump_target_comment(device, notes)
+    # changed None: not predictable (no LVM tools); the real call says why it cannot act.
+    real = predicted["changed"] is not False and not __opts__["test"]
+    done = __salt__["kdump.dump_volume"](test=False, **args) if real else predicted
+    ret["changes"] = done["changes"]
+    if __opts__["test"] and done["changed"]:
+        ret["result"] = None
+    verb = "would be set up" if __opts__["test"] else "set up"
+    notes = ([f"{done['device']} {verb}: {', '.join(sorted(done['changes']))}"] if done["changed"] else [])
+    ret["comment"] = ("; ".join(notes + done["notes"]) or f"{done['device']} is in place") + "."
     return ret
-
-
-def _verify_lv(device, wanted, tool):
-    size = _lv_bytes(device)
-    if size is None or size < wanted:
-        raise CommandExecutionError(
-            f"{tool} {device}: the LV is {size} bytes after the call, {wanted} were asked"
-        )
-
-
-def _dump_target_comment(device, notes):
-    return ("; ".join(notes) or f"{device} is in place") + "."
 
 
 _DUMP_TARGET_ARGS = ("vg", "lv", "size", "fstype", "mountpoint", "mount_at_boot")
@@ -690,13 +422,14 @@ def dump_target(
         25 %, at least 64 MiB); or ``N%RAM``. Rounded up to whole extents.
     :param str fstype: ``ext3``, ``ext4`` (default) or ``xfs``.
     :param str mountpoint: where it is mounted (required with ``mount_at_boot``).
-    :param bool mount_at_boot: True: fstab entry and mounted now (Salt's ``mount.mounted``);
+    :param bool mount_at_boot: True: fstab entry and mounted now (Salt's ``mount.set_fstab``, ``mount.mount``);
         False (default): left unmounted, the kdump service mounts it when saving a dump.
     :param str pillar_key: where these arguments come from in pillar (the formula passes
         ``kdump:volume``): errors then name ``kdump:volume:vg`` instead of ``vg``.
 
-    Grows the LV and its filesystem when smaller than asked, never shrinks, never formats a
-    device that already has a filesystem, and fails before any change when the VG lacks space.
+    ``kdump.dump_volume`` does the work (predicted with ``test=True`` first): it grows the LV
+    and its filesystem when smaller than asked, never shrinks, never formats a device that
+    already has a filesystem, and fails before any change when the VG lacks space.
 
     .. code-block:: yaml
 

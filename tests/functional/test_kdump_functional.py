@@ -99,3 +99,30 @@ def test_rebuild_runs_recorded_tools(loaders, fake_root, fake_bin, family):
         "Suse": ["systemctl restart kdump"],
     }[family]
     assert log.read_text().splitlines() == expected
+
+
+def test_configure_from_the_command_line_leaves_a_rebuild_pending_until_rebuild(loaders, fake_root, fake_bin, family):
+    """``salt-call kdump.configure`` alone (no state): the module marks the capture initrd
+    stale before it writes, ``kdump.status`` reports it (code ``rebuild_pending``), and
+    ``kdump.rebuild`` clears it once the crash kernel is loaded. Recording scripts stand in
+    for the family's tools; the marker lives under the fake root's cachedir."""
+    _place(fake_root, "/proc/sys/kernel/random/boot_id", "0b6c41a5-boot-1\n")
+    (fake_root / "sys/kernel/kexec_crash_size").write_text("134217728\n")
+    loaded = fake_root / "sys/kernel/kexec_crash_loaded"
+    for tool in ("kdumpctl", "kdump-config", "systemctl"):
+        script = fake_bin / tool
+        script.write_text(f"#!/bin/sh\necho 1 > {loaded}\n")
+        script.chmod(0o755)
+    kdump = loaders.modules.kdump
+    assert kdump.rebuild_pending()["pending"] is False
+    assert kdump.configure(WANTED)["changed"] is True
+    assert kdump.rebuild_pending()["pending"] is True
+    marker = fake_root / loaders.opts["cachedir"].lstrip("/") / "kdump-formula/rebuild-pending"
+    assert marker.exists()
+    status = kdump.status()
+    assert status["rebuild_pending"] is True and "rebuild_pending" in status["codes"]
+    assert len(status["codes"]) == len(status["problems"])
+    assert kdump.rebuild()["loaded"] is True
+    assert kdump.rebuild_pending()["pending"] is False and not marker.exists()
+    status = kdump.status()
+    assert status["rebuild_pending"] is False and "rebuild_pending" not in status["codes"]

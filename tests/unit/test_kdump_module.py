@@ -429,6 +429,7 @@ def test_status_ready_and_problems(root, crashkernel_get):
     assert status["ready"] is False
     assert "no memory reserved for the crash kernel: crashkernel= is not on the running kernel's command line" in status["problems"]
     assert any(p.startswith("reboot pending: the boot loader gives crashkernel=256M") for p in status["problems"])
+    assert status["codes"] == ["reboot_pending", "not_reserved"]
 
 
 def test_status_reports_the_boot_id(root):
@@ -448,6 +449,10 @@ def test_status_without_kdump_installed(root):
     assert any("/etc/kdump.conf does not exist" in p for p in status["problems"])
     assert any("kexec crash support" in p for p in status["problems"])
     assert any("no service module" in p for p in status["problems"])
+    # One stable code beside each sentence, every one documented in PROBLEM_CODES.
+    assert len(status["codes"]) == len(status["problems"])
+    assert {"config_missing", "no_kexec_support", "service_unknown"} <= set(status["codes"])
+    assert set(status["codes"]) <= set(kdump.PROBLEM_CODES)
 
 
 def test_rebuild_runs_the_family_commands_and_verifies(root, commands):
@@ -480,3 +485,76 @@ def test_crash_guards(root, commands):
     assert (root / "proc/sys/kernel/sysrq").read_text() == "1\n"
     assert (root / "proc/sysrq-trigger").read_text() == "c"
     assert ["sync"] in commands.calls
+
+
+# --- the rebuild-pending marker: kdump.configure sets it, kdump.rebuild clears it ----------
+
+
+def _boot(root, boot_id):
+    path = root / "proc/sys/kernel/random/boot_id"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(boot_id + "\n")
+
+
+def test_configure_from_the_command_line_keeps_the_rebuild_protection(root, commands):
+    """The seed's trap ("config changed, initrd not rebuilt") without any state: the module
+    alone marks the rebuild before the write, status reports it, rebuild clears it."""
+    _boot(root, "boot-1")
+    assert kdump.rebuild_pending()["pending"] is False and kdump.status()["ready"] is True
+    assert kdump.configure({"collector": {"dump_level": 1}}, test=True)["changed"] is True
+    assert kdump.rebuild_pending()["pending"] is False  # a prediction marks nothing
+    assert kdump.configure({"collector": {"dump_level": 1}})["changed"] is True
+    assert kdump.rebuild_pending() == {"pending": True, "reason": "config /etc/kdump.conf changed", "this_boot": True}
+    status = kdump.status()
+    assert status["ready"] is False and status["rebuild_pending"] is True
+    assert status["codes"] == ["rebuild_pending"]
+    assert status["problems"] == [
+        "the capture initrd is not rebuilt since config /etc/kdump.conf changed: the next formula "
+        "run rebuilds it, or run kdump.rebuild"
+    ]
+    kdump.rebuild()
+    assert kdump.rebuild_pending()["pending"] is False
+    status = kdump.status()
+    assert status["ready"] is True and status["rebuild_pending"] is False and status["codes"] == []
+
+
+def test_the_marker_stays_until_the_crash_kernel_is_loaded(root, commands):
+    _boot(root, "boot-1")
+    (root / "sys/kernel/kexec_crash_size").write_text("0\n")
+    (root / "sys/kernel/kexec_crash_loaded").write_text("0\n")
+    kdump.configure({"failure_action": "halt"})
+    assert kdump.rebuild()["loaded"] is False
+    assert kdump.rebuild_pending()["pending"] is True
+    # After the reboot the service loaded the crash kernel from the file on disk: still
+    # pending for the formula (it rebuilds once more), but not a problem of this boot.
+    _boot(root, "boot-2")
+    (root / "sys/kernel/kexec_crash_size").write_text("134217728\n")
+    (root / "sys/kernel/kexec_crash_loaded").write_text("1\n")
+    status = kdump.status()
+    assert status["rebuild_pending"] is True and status["ready"] is True
+    assert kdump.rebuild_pending()["this_boot"] is False
+
+
+def test_request_rebuild_for_a_change_the_file_does_not_show(root):
+    _boot(root, "boot-1")
+    assert kdump.request_rebuild("kdump-pre changed", test=True) == {"changed": True}
+    assert kdump.rebuild_pending()["pending"] is False
+    assert kdump.request_rebuild("kdump-pre changed") == {"changed": True}
+    assert kdump.request_rebuild("again") == {"changed": False}
+    assert kdump.rebuild_pending()["reason"] == "kdump-pre changed"
+    with pytest.raises(SaltInvocationError, match=r"^reason: "):
+        kdump.request_rebuild("two\nlines")
+
+
+def test_configure_keeps_the_distributions_file_once_for_clean(root):
+    """Before the first write the distribution's file is kept as .kdump-formula.orig (or, when
+    there was none, .kdump-formula.created is marked); later writes never touch the copy."""
+    kdump.configure({"collector": {"dump_level": 1}})
+    kdump.configure({"collector": {"dump_level": 11}})
+    assert (root / "etc/kdump.conf.kdump-formula.orig").read_text() == SEED
+    assert not (root / "etc/kdump.conf.kdump-formula.created").exists()
+    (root / "etc/kdump.conf").unlink()
+    (root / "etc/kdump.conf.kdump-formula.orig").unlink()
+    kdump.configure({"collector": {"dump_level": 1}})
+    assert (root / "etc/kdump.conf.kdump-formula.created").read_text() == ""
+    assert not (root / "etc/kdump.conf.kdump-formula.orig").exists()
