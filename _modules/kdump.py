@@ -44,7 +44,7 @@ PROBLEM_CODES = (
     "unsupported_os_family", "config_missing", "config_unreadable", "service_unknown",
     "service_disabled", "service_stopped", "reboot_pending", "crashkernel_unreadable",
     "no_kexec_support", "not_reserved", "not_loaded", "rebuild_pending", "dump_dir_unmounted",
-    "no_space", "dump_device_missing",
+    "no_space", "dump_device_missing", "lookup_invalid",
 )
 # Next to the config file, written once before the formula first changes it: what kdump.clean
 # gives back (the distribution's file, or no file).
@@ -816,7 +816,7 @@ def _status_facts(name, problems):
     try:
         return _os_family()[1]
     except SaltInvocationError as exc:
-        problems.extend(str(exc).splitlines())
+        problems.extend(("lookup_invalid", line) for line in str(exc).splitlines())
         return _os_family(strict=False)[1]
 
 

@@ -74,7 +74,8 @@ def test_an_override_that_cannot_reach_the_modules_is_refused(own_pillar_loaders
             loaders.modules.kdump.configure({})
         status = loaders.modules.kdump.status()
         assert status["ready"] is False
-        assert any(problem.startswith("kdump:lookup:fstab_file:") for problem in status["problems"])
+        index = next(i for i, problem in enumerate(status["problems"]) if problem.startswith("kdump:lookup:fstab_file:"))
+        assert status["codes"][index] == "lookup_invalid"
         assert status["config"] == "/etc/sysconfig/kdump"
     finally:
         loaders.reset_state()
