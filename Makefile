@@ -51,7 +51,7 @@ wheel: venv
 	$(PY) -m pip wheel -q --no-deps -w dist .
 
 lint: venv
-	$(VENV)/bin/yamllint -s salt/kdump/*.yaml salt/kdump/osfamily/*.yaml pillar.example
+	$(VENV)/bin/yamllint -s salt/kdump/*.yaml pillar.example
 	find salt -name '*.sls' -print0 | xargs -0 $(VENV)/bin/salt-lint
 
 test-fast: venv

@@ -12,7 +12,6 @@ import os
 
 import salt.utils.path
 import salt.utils.platform
-import salt.version
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from kdumplib import bootloader
@@ -22,8 +21,6 @@ from kdumplib import files
 
 log = logging.getLogger(__name__)
 
-# Salt 3008 masks pillar.get values unless unmask=True; older Salt has no such argument.
-PILLAR_UNMASK = {"unmask": True} if salt.version.__saltstack_version__.major >= 3008 else {}
 
 __virtualname__ = "crashkernel"
 
@@ -50,7 +47,7 @@ def __virtual__():
 
 
 def _root():
-    return __opts__.get("kdump_root", "/")
+    return files.root_of(__opts__)
 
 
 def _exists(path):
@@ -164,13 +161,15 @@ def resolve(value, mem_bytes=None):
     return ck_syntax.resolve(parsed, mem_bytes)
 
 
-def recommend():
+def recommend(value="auto"):
     """
     The crashkernel value this minion should boot with, and why.
 
-    Pillar ``kdump:crashkernel:value`` wins unless it is ``auto``; otherwise the distribution
-    default from ``kdumplib.crashkernel.RECOMMENDATIONS``.
+    A ``value`` other than ``auto`` wins (the formula passes pillar ``kdump:crashkernel:value``;
+    this module reads no pillar); otherwise the distribution default from
+    ``kdumplib.crashkernel.RECOMMENDATIONS``.
 
+    :param str value: ``auto`` (default) or a value in kernel syntax.
     :return: ``{value, source, reserved_bytes}``
 
     CLI Example:
@@ -178,13 +177,13 @@ def recommend():
     .. code-block:: bash
 
         salt '*' crashkernel.recommend
+        salt '*' crashkernel.recommend 512M
     """
-    # salt 3008 masks pillar.get results ("**********") unless asked for the real value
-    pillar_value = __salt__["pillar.get"]("kdump:crashkernel:value", "auto", **PILLAR_UNMASK)
+    given = value
     ram = _mem_bytes()
-    if pillar_value not in (None, "", "auto"):
-        value = _parse(str(pillar_value), "kdump:crashkernel:value")["value"]
-        source = "pillar kdump:crashkernel:value"
+    if given not in (None, "", "auto"):
+        value = _parse(str(given), "value")["value"]
+        source = "given value"
     else:
         os_name = __grains__.get("os")
         os_family = __grains__.get("os_family")

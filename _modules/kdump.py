@@ -6,6 +6,7 @@ glue: it reads and writes under the minion option ``kdump_root`` (default ``/``)
 distribution's tools as argument lists and reports in plain words.
 """
 
+import copy
 import difflib
 import logging
 import os
@@ -17,7 +18,7 @@ import salt.utils.platform
 import salt.version
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-from kdumplib import dumpdir, dumpvolume, files, kdumpconf, schema, sizes, sizing
+from kdumplib import dumpdir, dumpvolume, files, kdumpconf, osfamily, schema, sizes, sizing
 from kdumplib import commands
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ PROBLEM_CODES = (
     "unsupported_os_family", "config_missing", "config_unreadable", "service_unknown",
     "service_disabled", "service_stopped", "reboot_pending", "crashkernel_unreadable",
     "no_kexec_support", "not_reserved", "not_loaded", "rebuild_pending", "dump_dir_unmounted",
-    "no_space", "dump_device_missing",
+    "no_space", "dump_device_missing", "lookup_invalid",
 )
 # Next to the config file, written once before the formula first changes it: what kdump.clean
 # gives back (the distribution's file, or no file).
@@ -65,14 +66,44 @@ def __virtual__():
 
 
 def _root():
-    return __opts__.get("kdump_root", "/")
+    return files.root_of(__opts__)
 
 
-def _os_family():
-    """The ``os_family`` grain and its OS_FAMILIES row; CommandExecutionError if unsupported."""
+def _lookup(strict=True):
+    """The minion's pillar ``kdump:lookup`` (unmasked), checked: the overrides the formula's
+    map applies too, so both act on the same config file and service.
+
+    ``strict``: a bad entry raises SaltInvocationError naming its key; otherwise bad entries
+    are left out (the map renders, and ``kdump.validated`` reports them).
+    """
+    if "pillar.get" not in __salt__:
+        return {}
+    data = __salt__["pillar.get"]("kdump:lookup", {}, **PILLAR_UNMASK)
+    if strict:
+        try:
+            return schema.validate_lookup(data)
+        except ValueError as exc:
+            raise _invalid(exc) from None
+    return schema.check_lookup(data)[0]
+
+
+def _family_name():
+    """The ``os_family`` grain, for code that needs no fact that kdump:lookup can change;
+    CommandExecutionError if unsupported."""
     name = __grains__.get("os_family")
     try:
-        return name, kdumpconf.family(name)
+        osfamily.family(name)
+    except ValueError as exc:
+        raise CommandExecutionError(str(exc)) from None
+    return name
+
+
+def _os_family(strict=True):
+    """The ``os_family`` grain and its facts with ``kdump:lookup`` applied;
+    CommandExecutionError if the family is unsupported."""
+    name = __grains__.get("os_family")
+    try:
+        return name, osfamily.facts(name, _lookup(strict))
     except ValueError as exc:
         raise CommandExecutionError(str(exc)) from None
 
@@ -128,7 +159,7 @@ def _validated(settings):
 
 def _check_family(normalized):
     """SaltInvocationError naming the key when this minion's family cannot express a setting."""
-    name, _row = _os_family()
+    name = _family_name()
     try:
         kdumpconf.check_supported(name, normalized)
     except ValueError as exc:
@@ -216,6 +247,55 @@ def _running_crashkernel():
 # --------------------------------------------------------------------------- public API
 
 
+def facts(strict=True):
+    """
+    What this minion's OS family calls its kdump pieces, with pillar ``kdump:lookup`` applied:
+    the one answer the formula's map and this module's functions share.
+
+    :param bool strict: a bad ``kdump:lookup`` entry raises; False leaves bad entries out
+        (the map renders so that ``kdump.validated`` can report them).
+    :return: ``{"pkgs", "lvm_pkgs", "service", "config_file", "format", "rebuild",
+        "dump_layout", "default_collector", "service_starts_unreserved",
+        "service_sets_panic_on_oops"}`` (table: ``kdumplib.osfamily``).
+    :raises CommandExecutionError: the OS family is not supported.
+    :raises SaltInvocationError: ``strict`` and a bad ``kdump:lookup`` entry, naming its key.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.facts
+    """
+    return _os_family(strict)[1]
+
+
+def defaults(section=None):
+    """
+    The defaults of the ``kdump:`` pillar (``kdumplib.schema``, their one copy).
+
+    :param str section: ``None``: the whole pillar's defaults (``volume`` is None: no dump
+        volume unless given); ``"volume"``: the keys filled in when ``kdump:volume`` is given;
+        any other top-level key: its default.
+    :return: a fresh copy.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump.defaults
+        salt '*' kdump.defaults volume
+    """
+    if section is None:
+        return copy.deepcopy(schema.DEFAULT_PILLAR)
+    if section == "volume":
+        return copy.deepcopy(schema.DEFAULT_VOLUME)
+    if section not in schema.DEFAULT_PILLAR:
+        raise SaltInvocationError(
+            f"section: {section!r} is not a kdump pillar key (known: {', '.join(schema.DEFAULT_PILLAR)})"
+        )
+    return copy.deepcopy(schema.DEFAULT_PILLAR[section])
+
+
 def validate(settings):
     """
     Check neutral kdump settings before anything is written, so mistakes name their key.
@@ -240,7 +320,7 @@ def _system_errors(pillar, report):
     """The checks that read the system, for the parts of ``pillar`` that passed the schema."""
     errors = []
     try:
-        family, _row = _os_family()
+        family = _family_name()  # the lookup checked is the one in ``pillar`` (schema)
     except CommandExecutionError as exc:
         return [str(exc)]
     settings_ok = not report.has("kdump:settings")
@@ -251,7 +331,7 @@ def _system_errors(pillar, report):
         except ValueError as exc:
             errors.append(str(exc))
     target = pillar["settings"]["target"]
-    if settings_ok and volume_ok and target["type"] == "device" and family in ("Debian", "Suse"):
+    if settings_ok and volume_ok and target["type"] == "device" and not osfamily.family(family)["mounts_dump_device"]:
         errors.extend(_check_mounted_device_target(family, target, pillar["volume"]))
     if settings_ok and volume_ok and pillar["space_check"] is True and pillar["volume"] is not None:
         errors.extend(_check_volume_holds_a_dump(pillar["volume"], pillar["settings"]["collector"]))
@@ -307,11 +387,11 @@ def _current_settings():
     """The configuration file parsed (``kdump.settings``), for callers whose parameter is
     named ``settings``."""
     name, row = _os_family()
-    text = files.read_text(_root(), row["config"], default="")
+    text = files.read_text(_root(), row["config_file"], default="")
     try:
         return kdumpconf.parse(name, text)
     except ValueError as exc:
-        raise CommandExecutionError(f"{row['config']}: {exc}") from None
+        raise CommandExecutionError(f"{row['config_file']}: {exc}") from None
 
 
 def settings():
@@ -350,12 +430,12 @@ def render(settings=None):
     """
     name, row = _os_family()
     wanted = _current_settings() if settings is None else _validated(settings)
-    existing = files.read_text(_root(), row["config"], default="")
+    existing = files.read_text(_root(), row["config_file"], default="")
     try:
         text = kdumpconf.render(name, wanted, existing)
     except ValueError as exc:
         raise _invalid(exc) from None
-    return {"path": row["config"], "text": text}
+    return {"path": row["config_file"], "text": text}
 
 
 def configure(settings, test=False):
@@ -602,7 +682,7 @@ def dump_dir(target=None, volume=None, planned=False):
 
         salt '*' kdump.dump_dir
     """
-    name, _row = _os_family()
+    name = _family_name()
     if target is None:
         target = _current_settings()["target"]
     if volume is None:
@@ -732,6 +812,18 @@ def _boot_id():
     return (text.strip() or None) if text is not None else None
 
 
+def _status_facts(name, problems):
+    """The facts ``status`` reports on: None for an unsupported family; with a bad
+    ``kdump:lookup`` the valid overrides only, and the error among the problems."""
+    if name not in osfamily.OS_FAMILIES:
+        return None
+    try:
+        return _os_family()[1]
+    except SaltInvocationError as exc:
+        problems.extend(("lookup_invalid", line) for line in str(exc).splitlines())
+        return _os_family(strict=False)[1]
+
+
 def status():
     """
     Say in one dict whether a crash on this minion would be saved, and if not, why.
@@ -758,13 +850,13 @@ def status():
     """
     problems = []
     name = __grains__.get("os_family")
-    row = kdumpconf.OS_FAMILIES.get(name)
+    row = _status_facts(name, problems)
     result = {
         "os_family": name,
         "service": row["service"] if row else None,
         "enabled": None,
         "active": None,
-        "config": row["config"] if row else None,
+        "config": row["config_file"] if row else None,
         "target": None,
         "free_bytes": None,
         "estimate_bytes": None,
@@ -773,14 +865,14 @@ def status():
     }
     if row is None:
         problems.append(
-            ("unsupported_os_family", f"os family {name!r} is not supported (supported: {', '.join(kdumpconf.OS_FAMILIES)})")
+            ("unsupported_os_family", f"os family {name!r} is not supported (supported: {', '.join(osfamily.OS_FAMILIES)})")
         )
     else:
-        if files.read_text(_root(), row["config"]) is None:
+        if files.read_text(_root(), row["config_file"]) is None:
             problems.append((
                 "config_missing",
-                f"{row['config']} does not exist: kdump is not installed or not configured "
-                f"(packages: {', '.join(row['packages'])})",
+                f"{row['config_file']} does not exist: kdump is not installed or not configured "
+                f"(packages: {', '.join(row['pkgs'])})",
             ))
         result["enabled"], result["active"] = _service_state(row["service"], problems)
     result["reserved_bytes"], result["loaded"], result["reboot_pending"] = _crashkernel_state(problems)
@@ -793,7 +885,7 @@ def status():
             result["estimate_bytes"] = estimate(collector["dump_level"], collector["compression"])["bytes"]
             where = dump_dir(target)
             result["dump_dir"] = where["dir"]
-            if target["type"] == "device" and name in ("Debian", "Suse") and where["dir"] is None:
+            if target["type"] == "device" and not row["mounts_dump_device"] and where["dir"] is None:
                 # Their tools write into the path: without the device there, onto the root fs.
                 problems.append(("dump_dir_unmounted", where["reason"]))
             if where["measurable"]:
@@ -825,7 +917,8 @@ def rebuild():
     verify the kernel is loaded, so a changed configuration is in force before any crash.
 
     RedHat: ``kdumpctl rebuild`` + ``kdumpctl restart``; Debian: ``kdump-config unload`` +
-    ``kdump-config load``; Suse: ``systemctl restart kdump`` (table: ``kdumpconf.OS_FAMILIES``).
+    ``kdump-config load``; Suse: ``systemctl restart <service>`` (table: ``kdumplib.osfamily``,
+    with ``kdump:lookup`` applied).
 
     Clears the rebuild-pending marker (``kdump.rebuild_pending``) once the crash kernel is
     loaded; without a reservation it stays, for the run after the reboot.

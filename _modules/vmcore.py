@@ -31,7 +31,7 @@ def __virtual__():
 
 
 def _root():
-    return __opts__.get("kdump_root", "/")
+    return files.root_of(__opts__)
 
 
 def _absolute(argument, value):

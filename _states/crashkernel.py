@@ -16,9 +16,10 @@ reservation takes effect at the next boot, which the return reports as ``reboot_
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+from kdumplib.schema import REQUIRE_REBOOT
+
 __virtualname__ = "crashkernel"
 
-REQUIRE_REBOOT = ("warn", "fail")
 REBOOT_COMMENT = "reboot required for the reservation to take effect"
 RELEASE_COMMENT = "reboot required to release the reservation"
 

@@ -28,9 +28,9 @@ arguments changes nothing and rebuilds nothing.
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-__virtualname__ = "kdump"
+from kdumplib.schema import REQUIRE_REBOOT  # the one definition (a constant, no system work)
 
-REQUIRE_REBOOT = ("warn", "fail")
+__virtualname__ = "kdump"
 
 
 def __virtual__():

@@ -20,7 +20,7 @@ Pure code: no Salt, no I/O.
 
 import posixpath
 
-from kdumplib import schema
+from kdumplib import osfamily, schema
 
 
 def _result(directory, measurable, reason, mountpoint=None):
@@ -68,7 +68,7 @@ def locate(os_family, target, volume=None, mounts=None, aliases=(), planned=Fals
     names = {device, *aliases} | (set(schema.volume_devices(volume)) if managed else set())
     mounted = _mounted_at(names, mounts)
     expected = volume.get("mountpoint") if managed and volume.get("mount_at_boot") and planned else None
-    if os_family == "RedHat":
+    if osfamily.family(os_family)["mounts_dump_device"]:
         mountpoint = mounted or expected
         if mountpoint is None:
             return _result(

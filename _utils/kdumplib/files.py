@@ -9,6 +9,14 @@ import os
 import tempfile
 
 DEFAULT_ROOT = "/"
+#: The minion option that moves every system path (tests point it at a fake root).
+ROOT_OPTION = "kdump_root"
+
+
+def root_of(opts):
+    """The root directory every module and state resolves system paths under: the minion
+    option ``kdump_root`` (default ``/``)."""
+    return opts.get(ROOT_OPTION) or DEFAULT_ROOT
 
 
 def rooted(root, path):

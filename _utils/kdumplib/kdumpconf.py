@@ -1,4 +1,4 @@
-"""The kdump configuration file of each OS family: facts, rendering and parsing.
+"""The kdump configuration file of each OS family: rendering and parsing (facts: osfamily).
 
 One neutral ``settings`` dict (see ``kdumplib.schema``) maps to three file formats:
 
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from kdumplib import schema
+from kdumplib.osfamily import OS_FAMILIES, family  # noqa: F401  (the facts live there)
 
 # Debian's kdump-tools passes this to the capture kernel unless KDUMP_CMDLINE_APPEND is set;
 # we keep it in front of the user's extra arguments so the capture environment still starts
@@ -31,41 +32,6 @@ from kdumplib import schema
 DEBIAN_CMDLINE_APPEND_BASE = (
     "reset_devices systemd.unit=kdump-tools-dump.service nr_cpus=1 irqpoll usbcore.nousb"
 )
-
-OS_FAMILIES = {
-    "RedHat": {
-        "config": "/etc/kdump.conf",
-        "format": "kdump.conf",
-        "service": "kdump",
-        "packages": ["kexec-tools"],
-        # kdumpctl rebuild rebuilds the kdump initramfs whatever the file times say (the seed's
-        # bug: a changed kdump.conf with an old initrd until someone touched the file).
-        "rebuild": [["kdumpctl", "rebuild"], ["kdumpctl", "restart"]],
-        "dump_layout": "<path>/<host-or-ip>-<YYYY-MM-DD-HH:MM:SS>/vmcore",
-        "default_collector": "makedumpfile -l --message-level 1 -d 31",
-    },
-    "Debian": {
-        "config": "/etc/default/kdump-tools",
-        "format": "shell",
-        "service": "kdump-tools",
-        "packages": ["kdump-tools", "kexec-tools", "makedumpfile"],
-        # The capture kernel boots with systemd.unit=kdump-tools-dump.service and reads this
-        # file from the real root at dump time; unload + load re-reads it and reloads the
-        # capture kernel with the new command line.
-        "rebuild": [["kdump-config", "unload"], ["kdump-config", "load"]],
-        "dump_layout": "<path>/<YYYYmmddHHMM>/dump.<YYYYmmddHHMM>",
-        "default_collector": "-c -d 31",
-    },
-    "Suse": {
-        "config": "/etc/sysconfig/kdump",
-        "format": "shell",
-        "service": "kdump",
-        "packages": ["kdump", "makedumpfile"],
-        "rebuild": [["systemctl", "restart", "kdump"]],
-        "dump_layout": "<path>/<YYYY-MM-DD-HH:MM>/vmcore",
-        "default_collector": None,
-    },
-}
 
 COMPRESSION_FLAGS = {"zlib": "-c", "lzo": "-l", "snappy": "-p", "zstd": "-z", "none": None}
 FLAG_COMPRESSIONS = {flag: name for name, flag in COMPRESSION_FLAGS.items() if flag}
@@ -75,16 +41,6 @@ SUSE_CONTINUE_ON_ERROR = {"reboot": "true", "shell": "false"}
 RHEL_TARGET_DIRECTIVES = tuple(schema.TARGET_FSTYPES) + ("nfs", "ssh", "raw")
 
 _SHELL_ASSIGN = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*?)\s*$")
-
-
-def family(os_family):
-    """The OS_FAMILIES row for an ``os_family`` grain; ValueError for a family we do not know."""
-    try:
-        return OS_FAMILIES[os_family]
-    except KeyError:
-        raise ValueError(
-            f"os_family: {os_family!r} is not supported (supported: {', '.join(OS_FAMILIES)})"
-        ) from None
 
 
 def _unsupported(key, value, os_family, reason):
@@ -712,4 +668,4 @@ def parse(os_family, text):
             found = [(name, text) for name, text in found if text]
         for name, text in found or [(None, key.default)]:
             key.read(parsed, text, name)
-    return schema.validate_settings(parsed, key=row["config"])
+    return schema.validate_settings(parsed, key=row["config_file"])

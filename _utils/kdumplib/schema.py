@@ -11,7 +11,7 @@ import ipaddress
 import re
 import shlex
 
-from kdumplib import crashkernel, sizes
+from kdumplib import crashkernel, osfamily, sizes
 
 TARGET_TYPES = ("local", "device", "nfs", "ssh", "raw")
 TARGET_FSTYPES = ("ext2", "ext3", "ext4", "xfs", "btrfs")
@@ -48,7 +48,9 @@ DEFAULT_PILLAR = {
     "volume": None,
     "space_check": True,
     "retention": {"keep": 3},
-    "sysctl": {},
+    # Managed unless the pillar sets a key to null: reboot 180 s after a panic (after the dump),
+    # and leave oopses alone unless the user wants them to panic.
+    "sysctl": {"kernel.panic": 180, "kernel.panic_on_oops": 0},
     "purge_target": False,
 }
 
@@ -89,11 +91,15 @@ _LVM_RESERVED_PARTS = ("_cdata", "_cmeta", "_corig", "_mlog", "_mimage", "_pmspa
 _PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._-]*(?::[a-z0-9-]+)?$")
 # A systemd unit or SysV service name: letters, digits and : _ . @ - (systemd.unit(5)).
 _SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.@-]{0,254}$")
-#: The ``kdump:lookup`` keys map.jinja merges (salt/kdump/defaults.yaml, osfamily/*.yaml).
-LOOKUP_KEYS = (
-    "pkgs", "lvm_pkgs", "service", "config_file", "sysctl_file", "sysctl_saved_file", "fstab_file",
-    "service_starts_unreserved", "service_sets_panic_on_oops",
-)
+#: The formula's own ``kdump:lookup`` keys: paths only salt/kdump/*.sls use (defaults in
+#: salt/kdump/defaults.yaml). The other lookup keys are the OS facts the modules act on.
+FORMULA_LOOKUP_KEYS = ("sysctl_file", "sysctl_saved_file")
+#: Every ``kdump:lookup`` key: overrides that reach the modules and the formula alike.
+LOOKUP_KEYS = osfamily.OVERRIDABLE + FORMULA_LOOKUP_KEYS
+#: Lookup keys that once existed but cannot reach every user of the fact: refused by name.
+REFUSED_LOOKUP_KEYS = {
+    "fstab_file": "cannot be overridden: kdump.dump_target (mount_at_boot) writes /etc/fstab",
+}
 
 
 def _fail(key, reason):
@@ -514,11 +520,28 @@ def _lookup(data, key, report):
     lookup = report.check(_mapping, data, key, fallback={})
     checked = {}
     for name, value in lookup.items():
+        if name in REFUSED_LOOKUP_KEYS:
+            report.add(f"{key}:{name}", REFUSED_LOOKUP_KEYS[name])
+            continue
         if name not in LOOKUP_KEYS:
             report.add(f"{key}:{name}", f"unknown key (known keys: {', '.join(sorted(LOOKUP_KEYS))})")
             continue
         checked[name] = report.check(_lookup_value, name, value, f"{key}:{name}")
     return checked
+
+
+def check_lookup(data, key="kdump:lookup"):
+    """``(lookup, report)``: the valid ``kdump:lookup`` entries and every error."""
+    report = Report()
+    checked = _lookup(data, key, report)
+    return {name: value for name, value in checked.items() if not report.has(f"{key}:{name}")}, report
+
+
+def validate_lookup(data, key="kdump:lookup"):
+    """The ``kdump:lookup`` overrides checked; ValueError naming each bad key."""
+    lookup, report = check_lookup(data, key)
+    report.raise_if_any()
+    return lookup
 
 
 def _keep(value, key):

@@ -120,7 +120,7 @@ kdump-clean-target-unmounted:
   mount.unmounted:
     - name: {{ kdump.volume.mountpoint | json }}
     - device: {{ ('/dev/' ~ kdump.volume.vg ~ '/' ~ kdump.volume.lv) | json }}
-    - config: {{ rooted(kdump.fstab_file) | json }}
+    - config: {{ rooted('/etc/fstab') | json }}
     - persist: true
     - require:
       - kdump: kdump-validated

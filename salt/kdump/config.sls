@@ -1,4 +1,5 @@
-{#- The OS's kdump configuration file from the neutral settings (pillar kdump:settings).
+{#- The OS's kdump configuration file from the neutral settings (pillar kdump:settings), and
+    the free-space check for the dumps it configures (kdump:space_check).
     kdump.configured rebuilds the capture initrd whenever the file changes, and again when the
     package changes (watch). #}
 {%- set tplroot = tpldir.split('/')[0] %}
@@ -7,9 +8,7 @@
 include:
   - .validate
   - .package
-{%- if kdump.volume %}
   - .target
-{%- endif %}
 
 kdump-config:
   kdump.configured:
@@ -22,3 +21,17 @@ kdump-config:
 {%- endif %}
     - watch:
       - pkg: kdump-package
+
+{%- if kdump.space_check and kdump.dump_dir %}
+
+kdump-space-checked:
+  kdump.space_checked:
+    - name: {{ kdump.dump_dir | json }}
+    - path: {{ kdump.dump_dir | json }}
+    - require:
+      - kdump: kdump-validated
+      - kdump: kdump-config
+{%-   if kdump.volume %}
+      - kdump: kdump-dump-target
+{%-   endif %}
+{%- endif %}

@@ -1,11 +1,11 @@
-{#- The dump volume (pillar kdump:volume) and the free-space check (kdump:space_check). #}
+{#- The dump volume (pillar kdump:volume). config.sls includes this file, never the other way
+    round: the config requires the volume, the free-space check (config.sls) both. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import kdump with context %}
 
 include:
   - .validate
   - .package
-  - .config
 
 {%- if kdump.volume %}
 
@@ -24,18 +24,4 @@ kdump-dump-target:
       - kdump: kdump-validated
       # The LVM tools come with the packages (map: lvm_pkgs).
       - pkg: kdump-package
-{%- endif %}
-
-{%- if kdump.space_check and kdump.dump_dir %}
-
-kdump-space-checked:
-  kdump.space_checked:
-    - name: {{ kdump.dump_dir | json }}
-    - path: {{ kdump.dump_dir | json }}
-    - require:
-      - kdump: kdump-validated
-      - kdump: kdump-config
-{%-   if kdump.volume %}
-      - kdump: kdump-dump-target
-{%-   endif %}
 {%- endif %}

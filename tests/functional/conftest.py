@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import salt.version
+import yaml
 from saltfactories.utils.functional import Loaders
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -115,3 +116,26 @@ def loaders(package_loaders, fake_root):
                 else:
                     opts[key] = value
         package_loaders.reset_state()
+
+
+def make_own_pillar_loaders(base_minion_opts, tmp_path, kdump, os_family="RedHat", **overrides):
+    """Loaders whose minion has its own ``kdump`` pillar (pillar_roots, read through Salt's real
+    pillar.get) and a fake root with /proc/meminfo; ``overrides`` go into the minion opts.
+    Returns ``(loaders, root)``."""
+    pillar_dir = tmp_path / "pillar"
+    pillar_dir.mkdir(parents=True)
+    (pillar_dir / "top.sls").write_text(yaml.safe_dump({"base": {"*": ["kdump"]}}))
+    (pillar_dir / "kdump.sls").write_text(yaml.safe_dump({"kdump": kdump}))
+    root = tmp_path / "root"
+    (root / "proc").mkdir(parents=True)
+    (root / "proc/meminfo").write_text("MemTotal:        2097152 kB\n")
+    opts = dict(base_minion_opts, pillar_roots={"base": [str(pillar_dir)]}, kdump_root=str(root), **overrides)
+    loaders = Loaders(opts)
+    loaders.grains["os_family"] = os_family
+    return loaders, root
+
+
+@pytest.fixture
+def own_pillar_loaders(base_minion_opts):
+    """``own_pillar_loaders(tmp_dir, kdump, os_family="RedHat", **opts) -> (loaders, root)``."""
+    return lambda *args, **kwargs: make_own_pillar_loaders(base_minion_opts, *args, **kwargs)

@@ -1,8 +1,8 @@
 """The kdump formula rendered by Salt's real loaders: `state.show_sls` per OS family.
 
 Each OS family gets its own minion configuration whose static ``grains`` set ``os_family``
-(Salt merges configured grains over the detected ones), so map.jinja picks that family's
-YAML. Pillar comes from the files the docs point users at (pillar.example, tests/pillar/).
+(Salt merges configured grains over the detected ones), so map.jinja gets that family's
+facts from kdump.facts. Pillar comes from the files the docs point users at (pillar.example, tests/pillar/).
 """
 
 import pathlib
@@ -14,28 +14,11 @@ import pytest
 import yaml
 from saltfactories.utils.functional import Loaders
 
+from kdumplib import osfamily
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PILLARS = REPO / "tests" / "pillar"
 VALIDATED = ("kdump", "kdump-validated")
-
-FAMILY_FACTS = {
-    "RedHat": {
-        "pkgs": ["kexec-tools"],
-        "service": "kdump",
-        "config_file": "/etc/kdump.conf",
-    },
-    "Debian": {
-        "pkgs": ["kdump-tools", "kexec-tools", "makedumpfile"],
-        "service": "kdump-tools",
-        "config_file": "/etc/default/kdump-tools",
-    },
-    "Suse": {
-        "pkgs": ["kdump", "kexec-tools", "makedumpfile"],
-        "service": "kdump",
-        "config_file": "/etc/sysconfig/kdump",
-    },
-}
-
 
 def load_pillar(name):
     with open(PILLARS / name, encoding="utf-8") as handle:
@@ -111,22 +94,15 @@ def assert_validated_first(states, pillar_kdump):
         assert VALIDATED in requisites(states[state_id][2]), state_id
 
 
-FAMILY_SERVICE = {
-    # family: (service starts before the reboot, service writes kernel.panic_on_oops=1)
-    "RedHat": (False, False),
-    "Debian": (True, True),
-    "Suse": (False, True),
-}
-
-
 @pytest.mark.parametrize("family", ["RedHat", "Debian", "Suse"])
 def test_example_pillar_renders_for_each_family(render, family, family_opts):
     """pillar.example as it is, on every family: the same states, the family's names."""
     pillar = load_pillar("example.sls")
     states = render(family, "kdump", pillar)
-    facts = FAMILY_FACTS[family]
+    facts = osfamily.OS_FAMILIES[family]  # the one owner of the OS facts
     root = family_opts[family]["kdump_root"]
-    starts_unreserved, sets_panic_on_oops = FAMILY_SERVICE[family]
+    starts_unreserved = facts["service_starts_unreserved"]
+    sets_panic_on_oops = facts["service_sets_panic_on_oops"]
 
     assert_validated_first(states, pillar["kdump"])
     assert set(states) == {
@@ -149,7 +125,7 @@ def test_example_pillar_renders_for_each_family(render, family, family_opts):
     # so that Salt's lvm module is there for the dump target.
     module, function, args = states["kdump-package"]
     assert (module, function) == ("pkg", "installed")
-    assert args["pkgs"] == facts["pkgs"] + ["lvm2"]
+    assert args["pkgs"] == facts["pkgs"] + facts["lvm_pkgs"]
     assert args["reload_modules"] is True
 
     module, function, args = states["kdump-dump-target"]
@@ -354,12 +330,30 @@ def test_space_checked_on_a_dump_volume_mounted_at_boot(render):
     assert "kdump-retention" not in states
 
 
-def test_lookup_overrides_the_family_map(render):
-    pillar = {"kdump": {"lookup": {"pkgs": ["kexec-tools-custom"], "service": "kdump-custom"}}}
+def test_lookup_overrides_the_family_facts(render, family_opts):
+    pillar = {"kdump": {"lookup": {"pkgs": ["kexec-tools-custom"], "service": "kdump-custom",
+                                   "config_file": "/etc/kdump-custom.conf",
+                                   "sysctl_file": "/etc/sysctl.d/zz-custom.conf"}}}
     states = render("Debian", "kdump", pillar)
     assert states["kdump-package"][2]["pkgs"] == ["kexec-tools-custom"]
     assert states["kdump-service"][2]["name"] == "kdump-custom"
-    assert states["kdump-config"][2]["name"] == "/etc/default/kdump-tools"
+    assert states["kdump-config"][2]["name"] == "/etc/kdump-custom.conf"
+    root = family_opts["Debian"]["kdump_root"]
+    assert states["kdump-sysctl-kernel.panic"][2]["config"] == f"{root}/etc/sysctl.d/zz-custom.conf"
+    # clean.sls undoes the same file and service the modules act on.
+    clean = render("Debian", "kdump.clean", pillar)
+    assert clean["kdump-clean-service-dead"][2]["name"] == "kdump-custom"
+    names = [args.get("name") for _module, _function, args in clean.values()]
+    assert any("/etc/kdump-custom.conf" in str(name) for name in names), clean
+    assert not any("/etc/default/kdump-tools" in str(name) for name in names), clean
+
+
+def test_bad_lookup_renders_with_the_family_facts_behind_validation(render):
+    pillar = {"kdump": {"lookup": {"config_file": "etc/relative", "service": "kdump-custom"}}}
+    states = render("RedHat", "kdump", pillar)
+    assert_validated_first(states, pillar["kdump"])
+    assert states["kdump-config"][2]["name"] == "/etc/kdump.conf"
+    assert states["kdump-service"][2]["name"] == "kdump-custom"
 
 
 def test_disabled_stops_the_service_instead(render):
@@ -385,7 +379,8 @@ def test_bad_pillar_still_renders_behind_validation(render):
 def test_unsupported_os_family_fails_to_render(render):
     errors = render("Windows", "kdump", {})
     assert isinstance(errors, list)
-    assert any("os_family Windows is not supported" in error for error in errors), errors
+    assert any("os_family: 'Windows' is not supported (supported: RedHat, Debian, Suse)" in error
+               for error in errors), errors
 
 
 def test_clean_keeps_the_volume_by_default(render, family_opts):

@@ -19,37 +19,28 @@ import pathlib
 import pytest
 import yaml
 
+from kdumplib import osfamily
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PILLAR_ROOT = REPO / "tests" / "pillar"
 EXAMPLE = yaml.safe_load((REPO / "pillar.example").read_text(encoding="utf-8"))["kdump"]
 
+# The OS facts (packages, service, config file) come from kdumplib.osfamily, their one owner.
 FAMILIES = {
     "RedHat": {
         "grains": {"os_family": "RedHat", "os": "Rocky", "osrelease": "9.4"},
-        "pkgs": ["kexec-tools", "lvm2"],
-        "service": "kdump",
-        "config": "/etc/kdump.conf",
         # kexec-tools' default for RHEL 9 (the host has 1.9 GiB: 192M).
         "crashkernel": "1G-4G:192M,4G-64G:256M,64G-:512M",
-        "starts_unreserved": False,
         "lvm": True,
     },
     "Debian": {
         "grains": {"os_family": "Debian", "os": "Debian", "osrelease": "12"},
-        "pkgs": ["kdump-tools", "kexec-tools", "makedumpfile", "lvm2"],
-        "service": "kdump-tools",
-        "config": "/etc/default/kdump-tools",
         "crashkernel": "384M-:128M",
-        "starts_unreserved": True,
         "lvm": True,
     },
     "Suse": {
         "grains": {"os_family": "Suse", "os": "SLES", "osrelease": "15.5"},
-        "pkgs": ["kdump", "kexec-tools", "makedumpfile", "lvm2"],
-        "service": "kdump",
-        "config": "/etc/sysconfig/kdump",
         "crashkernel": "192M",
-        "starts_unreserved": False,
         # No LVM tools on this one: the newcomer's host before lvm2 is installed.
         "lvm": False,
     },
@@ -267,7 +258,8 @@ def test_newcomer_dry_run_is_green(salt_cli, minions, synced, roots, tools, fami
 
     package = states["kdump-package"]
     assert package["result"] is None, package
-    for name in facts["pkgs"]:
+    os_facts = osfamily.OS_FAMILIES[family]
+    for name in os_facts["pkgs"] + os_facts["lvm_pkgs"]:
         assert name in package["comment"], package
 
     target = states["kdump-dump-target"]
@@ -291,11 +283,11 @@ def test_newcomer_dry_run_is_green(salt_cli, minions, synced, roots, tools, fami
 
     config = states["kdump-config"]
     assert config["result"] is None, config
-    assert config["changes"]["config"]["path"] == facts["config"]
+    assert config["changes"]["config"]["path"] == os_facts["config_file"]
 
     running = states["kdump-service-running"]
-    if facts["starts_unreserved"]:
-        assert running["result"] is None and facts["service"] in running["comment"], running
+    if os_facts["service_starts_unreserved"]:
+        assert running["result"] is None and os_facts["service"] in running["comment"], running
     else:
         # kdumpctl / load.sh refuse without a reservation: started after the reboot.
         assert running["result"] is True and running["comment"] == "onlyif condition is false", running

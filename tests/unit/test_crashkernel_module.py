@@ -31,6 +31,10 @@ def run_all():
     return MagicMock(return_value={"retcode": 0, "stdout": "", "stderr": ""})
 
 
+def no_pillar_read(*args, **kwargs):
+    raise AssertionError(f"crashkernel read the pillar: pillar.get{args}")
+
+
 @pytest.fixture
 def configure_loader_modules(root, pillar, run_all):
     put(root, "/proc/meminfo", "MemTotal:        4194304 kB\nMemFree: 1 kB\n")
@@ -40,10 +44,8 @@ def configure_loader_modules(root, pillar, run_all):
             "__grains__": {"os": "Debian", "os_family": "Debian", "osrelease": "12", "mem_total": 4096},
             "__salt__": {
                 "cmd.run_all": run_all,
-                # Salt 3008 masks unless unmask=True; older Salt neither masks nor takes it.
-                "pillar.get": lambda key, default=None, unmask=False: (
-                    pillar.get(key, default) if unmask or not crashkernel.PILLAR_UNMASK else "**********"
-                ),
+                # The module reads no pillar (the formula passes values in): any read fails.
+                "pillar.get": no_pillar_read,
             },
         }
     }
@@ -127,21 +129,21 @@ def test_recommend_falls_back_where_the_default_reserves_nothing(root, grains, d
         assert "128M instead" not in crashkernel.recommend()["source"]
 
 
-def test_recommend_pillar_wins_unless_auto(pillar):
-    pillar["kdump:crashkernel:value"] = "1024M"
-    assert crashkernel.recommend() == {
+def test_recommend_given_value_wins_unless_auto(pillar):
+    """The module reads no pillar: the caller passes kdump:crashkernel:value."""
+    pillar["kdump:crashkernel:value"] = "2G"
+    assert crashkernel.recommend("1024M") == {
         "value": "1G",
-        "source": "pillar kdump:crashkernel:value",
+        "source": "given value",
         "reserved_bytes": G,
     }
-    pillar["kdump:crashkernel:value"] = "auto"
+    assert crashkernel.recommend("auto")["source"].startswith("default for Debian 12")
     assert crashkernel.recommend()["source"].startswith("default for Debian 12")
 
 
-def test_recommend_bad_pillar_names_the_key(pillar):
-    pillar["kdump:crashkernel:value"] = "2G-1G:1M"
-    with pytest.raises(SaltInvocationError, match=r"^kdump:crashkernel:value: '2G-1G:1M': .*start >= end"):
-        crashkernel.recommend()
+def test_recommend_bad_value_names_the_argument():
+    with pytest.raises(SaltInvocationError, match=r"^value: '2G-1G:1M': .*start >= end"):
+        crashkernel.recommend("2G-1G:1M")
 
 
 # ---------------------------------------------------------------- backend detection

@@ -229,7 +229,7 @@ def test_a_sysctl_value_holds_no_line_break():
         {"sysctl": {"kernel.printk": "4 4 1 7", "kernel.panic": -1}},
         {"lookup": {"pkgs": ["kexec-tools", "libstdc++6:amd64"], "service": "kdump-tools.service",
                     "config_file": "/etc/default/kdump-tools", "sysctl_file": "/etc/sysctl.d/90-k.conf",
-                    "fstab_file": "/etc/fstab"}},
+                    "sysctl_saved_file": "/var/lib/k/before.conf"}},
         {"crashkernel": {"value": "1G-4G:192M,4G-:512M"}},
         {"crashkernel": {"value": "512M,high"}},
     ],
@@ -275,18 +275,6 @@ def test_the_lvm_name_rule_is_one_rule():
     from kdumplib import dumpvolume
 
     assert dumpvolume.check_lvm_name is schema.check_lvm_name
-
-
-def test_lookup_keys_are_the_maps_os_facts():
-    """Every OS fact map.jinja merges (defaults.yaml keys that are not pillar keys) can be
-    overridden through kdump:lookup, and nothing else can."""
-    import pathlib
-
-    import yaml
-
-    defaults = yaml.safe_load(pathlib.Path("salt/kdump/defaults.yaml").read_text())["kdump"]
-    facts = set(defaults) - set(schema.DEFAULT_PILLAR)
-    assert facts == set(schema.LOOKUP_KEYS)
 
 
 def test_lookup_flags_and_lvm_packages_are_checked():
