@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | md5sum | cut -c1-12)
 APT_PKGS := qemu-system-x86 qemu-utils debootstrap grub-pc-bin grub2-common parted fdisk \
-            e2fsprogs kpartx dpkg-dev makedumpfile crash xz-utils zstd
+            e2fsprogs kpartx dpkg-dev makedumpfile crash xz-utils zstd socat
 APT_STAMP := /var/lib/kdump-formula-apt.$(shell echo $(APT_PKGS) | md5sum | cut -c1-12)
 
 .PHONY: test test-fast lint demo venv apt clean
