@@ -434,6 +434,15 @@ def _install_guest_files(mnt, root_uuid, variant="step"):
         shutil.copyfile(GUEST_FILES / "kdump-fleet-prepare", prepare)
         prepare.chmod(0o755)
         shutil.copyfile(GUEST_FILES / FLEET_UNIT, Path(mnt, "etc/systemd/system", FLEET_UNIT))
+        # bookworm's kexec-tools answers its debconf question "load_kexec" with true when
+        # installed noninteractively: every boot then loads a second kernel for kexec reboots
+        # (a minute under TCG) and a reboot may kexec inside the QEMU process instead of ending
+        # it. A fleet guest reboots by powering off (the harness starts the next QEMU process),
+        # as trixie's default already does.
+        kexec_defaults = etc / "default" / "kexec"
+        if kexec_defaults.exists():
+            text = kexec_defaults.read_text(encoding="utf-8")
+            kexec_defaults.write_text(re.sub(r"(?m)^LOAD_KEXEC=.*$", "LOAD_KEXEC=false", text), encoding="utf-8")
         # Each guest is its own machine: systemd writes a new machine-id at its first boot.
         (etc / "machine-id").write_text("", encoding="utf-8")
         Path(mnt, "var/lib/dbus/machine-id").unlink(missing_ok=True)

@@ -17,6 +17,7 @@ import threading
 import time
 
 import pytest
+from pytestshellutils.exceptions import FactoryTimeout
 
 from tests.e2e import fleet as fl
 from tests.e2e import benchfile
@@ -85,8 +86,11 @@ class Fleet:
         deadline = time.monotonic() + timeout
         missing = list(ids)
         while time.monotonic() < deadline:
-            ret = self.salt("test.ping", timeout=30)
-            answered = ret.data if isinstance(ret.data, dict) else {}
+            try:
+                ret = self.salt("test.ping", timeout=60)
+            except FactoryTimeout:  # a minion whose key is accepted but that is down
+                ret = None
+            answered = ret.data if ret is not None and isinstance(ret.data, dict) else {}
             missing = [mid for mid in missing if answered.get(mid) is not True]
             if not missing:
                 return
