@@ -1,29 +1,39 @@
-"""Runner: prove kdump works across a fleet by crashing minions in stages.
+"""Runner: prove kdump works across a fleet, and get it there safely.
 
-A configured kdump is only worth something once a crash has been saved and read back. This
-runner does that carefully: it asks every target ``kdump.status``, crashes a canary first,
-then waves, waits for each crashed minion to boot again (a new ``boot_id``), checks that
-``vmcore.list`` shows a new complete dump, optionally reads it with ``vmcore.analyze``, and
-stops before the next stage once failures exceed ``max_failures``.
+``kdump.crashtest`` crashes minions on purpose, in stages: it asks every target
+``kdump.status``, crashes a canary first, then waves, waits for each crashed minion to boot
+again (a new ``boot_id``), checks that ``vmcore.list`` shows a new complete dump, optionally
+reads it with ``vmcore.analyze``, and stops before the next stage once failures exceed
+``max_failures``. ``kdump.reboot_pending`` reboots, in batches and only with an explicit
+confirmation, the minions whose crashkernel reservation waits for a reboot, and reports
+which came back ready. ``kdump.audit`` is the read-only readiness table.
 
 It holds no kdump knowledge of its own: the minions' execution modules answer, through
-Salt's LocalClient. The decisions (plan, new dump, failure budget) are ``kdumplib.crashplan``,
-synced to the master by ``salt-run saltutil.sync_all``.
+Salt's LocalClient. The decisions (plans, verdicts, the master-host guard, the records) are
+``kdumplib.crashplan``, ``kdumplib.rebootplan`` and ``kdumplib.audit``, synced to the master
+by ``salt-run saltutil.sync_all``.
+
+Failure signalling: every function returns ``{"result", "retcode", ...}``; salt-run exits
+with ``retcode`` and ``__context__["retcode"]`` marks the job failed for orchestration. Bad
+arguments are returned the same way (a raised ``SaltInvocationError`` is a ``TypeError``,
+which salt's runner client prints as "Passed invalid arguments" and exits 0).
 """
 
+import datetime
 import logging
 import math
 import time
 
 import salt.client
-from salt.exceptions import SaltInvocationError
+import salt.utils.event
 
 try:
-    from kdumplib import crashplan
+    from kdumplib import audit as fleetaudit
+    from kdumplib import crashplan, rebootplan
 
     _IMPORT_ERROR = None
 except ImportError as exc:  # the master has not synced _utils yet
-    crashplan = None
+    crashplan = rebootplan = fleetaudit = None
     _IMPORT_ERROR = exc
 
 log = logging.getLogger(__name__)
@@ -31,6 +41,13 @@ log = logging.getLogger(__name__)
 __virtualname__ = "kdump"
 
 CALL_TIMEOUT = 30
+
+# The keys each function's records carry on top of crashplan.RECORD_KEYS (every record of a
+# run has the same keys, so a report can render any of them).
+CRASH_KEYS = {"call_trace": None, "crash_read": None, "kernel": None, "boot_id": None,
+              "ready_after": None}
+REBOOT_KEYS = {"ready": None, "boot_id": None}
+MASTER_BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 
 def __virtual__():
@@ -45,30 +62,51 @@ def __virtual__():
 
 # --------------------------------------------------------------------------- seams
 
-# The clock and the pause between polls, replaced by unit tests with a fake clock.
+# The clocks and the pause between polls, replaced by unit tests with a fake clock.
 _now = time.monotonic
 _sleep = time.sleep
+
+
+def _wallclock():
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def _client():
     return salt.client.get_local_client(__opts__["conf_file"])
 
 
+def _listener():
+    """The master's event bus, subscribed now (before any reboot is fired), so no minion's
+    start event is missed."""
+    return salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True)
+
+
+def _master_boot_id():
+    """The master's running kernel's boot_id (the master-host guard), None when unknown."""
+    try:
+        with open(MASTER_BOOT_ID, encoding="ascii") as handle:
+            return handle.read().strip() or None
+    except OSError as exc:
+        log.warning("kdump runner: cannot read %s (%s): the master-host guard is off", MASTER_BOOT_ID, exc)
+        return None
+
+
 def _fire(kind, **data):
     """A progress event on the runner's job (shown by salt-run, seen on the event bus)."""
     data["kind"] = kind
-    log.info("kdump.crashtest: %s", data)
+    log.info("kdump runner: %s", data)
     try:
         __jid_event__.fire_event(data, "progress")
     except (NameError, ReferenceError):  # called outside a runner job
         pass
 
 
-def _ask(client, minions, fun, timeout, kwarg=None, tgt_type="list"):
+def _ask(client, minions, fun, timeout, kwarg=None, tgt_type="list", missing=None):
     """Call ``fun`` on ``minions`` and wait up to ``timeout`` seconds.
 
     Returns ``{id: (ok, value)}`` for the minions that answered; ``ok`` is False when the
-    call failed on the minion (``value`` then says why).
+    call failed on the minion (``value`` then says why). Targeted minions that did not
+    answer (LocalClient gives them ``False``) are left out, and appended to ``missing``.
     """
     if tgt_type == "list" and not minions:
         return {}
@@ -80,10 +118,12 @@ def _ask(client, minions, fun, timeout, kwarg=None, tgt_type="list"):
     result = {}
     for minion, answer in (answers or {}).items():
         if isinstance(answer, dict) and "ret" in answer:
-            value, retcode = answer["ret"], answer.get("retcode", 0)
+            result[minion] = (not answer.get("retcode", 0), answer["ret"])
+        elif answer is False:
+            if missing is not None:
+                missing.append(minion)
         else:
-            value, retcode = answer, 0
-        result[minion] = (not retcode, value)
+            result[minion] = (True, answer)
     return result
 
 
@@ -91,14 +131,89 @@ def _values(answers):
     return {minion: value if ok else str(value) for minion, (ok, value) in answers.items()}
 
 
-def _invalid(exc):
-    return SaltInvocationError(str(exc))
+def _statuses(client, tgt, tgt_type, timeout):
+    """``kdump.status`` of every targeted minion; one that did not answer maps to a string
+    saying so (as a failed call does)."""
+    missing = []
+    statuses = _values(_ask(client, tgt, "kdump.status", timeout, tgt_type=tgt_type, missing=missing))
+    for minion in missing:
+        statuses[minion] = f"did not answer within {timeout} s"
+    return statuses
 
 
-# --------------------------------------------------------------------------- stages
+def _since(started):
+    return round(_now() - started, 1)
 
 
-def _crash_stage(client, stage, records, baseline, settings):
+def _check_tgt(tgt):
+    if not tgt or not isinstance(tgt, (str, list)):
+        raise ValueError(f"tgt: {tgt!r} names no minion")
+
+
+def _sizes(name, wave_size, waves, default):
+    """The staging arguments checked: ``(wave_size, waves)`` for ``crashplan.plan``."""
+    if waves is not None and wave_size is not None:
+        raise ValueError(f"waves: give either waves or {name}, not both")
+    if waves is not None:
+        return None, crashplan.parse_waves(waves)
+    wave_size = default if wave_size is None else wave_size
+    crashplan.parse_wave_size(wave_size, 1, name=name)
+    return wave_size, None
+
+
+def _record(keys, minion, status, **values):
+    """A record with the shared keys and this function's ``keys`` (CRASH_KEYS, ...)."""
+    return crashplan.new_record(minion, status, **{**keys, **values})
+
+
+def _refused_by_guard(statuses, records, act, keys):
+    """The master-host guard: the minions of ``statuses`` on the master's own kernel get a
+    ``refused`` record; returns the comment, or None when the target is clear."""
+    guarded = crashplan.on_master_host(statuses, _master_boot_id())
+    for minion, reason in guarded.items():
+        records[minion] = _record(keys, minion, crashplan.REFUSED, reason=reason,
+                                  boot_id=statuses[minion]["boot_id"])
+    if not guarded:
+        return None
+    names = ", ".join(guarded)
+    return (f"refused: {names} run{'s' if len(guarded) == 1 else ''} on the master's own host; "
+            f"exclude {'it' if len(guarded) == 1 else 'them'} from the target. Nothing was {act}")
+
+
+def _finish(runner, records, stages, ok, test, text, statuses, started):
+    """The structured return, the same for every function of this runner (see
+    docs/runners/kdump.md); also how salt-run and orchestration learn of a failure."""
+    retcode = 0 if ok else 1
+    # salt-run exits with a returned "retcode"; orchestration's salt.runner reads the
+    # job's success from __context__["retcode"].
+    __context__["retcode"] = retcode
+    if isinstance(records, dict):
+        records = crashplan.ordered(records, stages)
+    return {
+        "runner": f"kdump.{runner}",
+        "result": ok,
+        "retcode": retcode,
+        "test": bool(test),
+        "comment": text,
+        "summary": crashplan.summary(records, statuses),
+        "duration": _since(started),
+        "stages": [{key: stage.get(key) for key in ("name", "minions", "status", "started", "ended")}
+                   for stage in stages],
+        "minions": records,
+    }
+
+
+def _bad_arguments(runner, exc, test, statuses, started):
+    """A bad argument: the same return shape, retcode 1, the message (naming the argument)
+    as the comment; nothing was asked or changed."""
+    log.error("kdump.%s: %s", runner, exc)
+    return _finish(runner, [], [], False, test, str(exc), statuses, started)
+
+
+# --------------------------------------------------------------------------- crash test
+
+
+def _crash_stage(client, stage, records, baseline, settings, run_started):
     """Crash every minion of ``stage`` asynchronously, wait for each to come back with a
     new boot_id, then check (and optionally analyze) its new dump. Fills ``records``."""
     minions = stage["minions"]
@@ -109,7 +224,8 @@ def _crash_stage(client, stage, records, baseline, settings):
             [minion], "kdump.crash", kwarg={"confirm": minion}, tgt_type="list"
         )
         jids[minion] = jid
-        records[minion].update(status="crashing", crash_jid=jid or None)
+        records[minion].update(status="crashing")
+        records[minion]["timeline"]["crash"] = _since(run_started)
         _fire("crash", stage=stage["name"], minion=minion, jid=jid)
         if not jid:
             records[minion].update(status=crashplan.FAILED, reason="the crash job could not be published")
@@ -130,6 +246,7 @@ def _crash_stage(client, stage, records, baseline, settings):
                 seconds = round(_now() - started, 1)
                 records[minion].update(seconds=seconds, boot_id=value["boot_id"],
                                        ready_after=bool(value.get("ready")))
+                records[minion]["timeline"]["back"] = _since(run_started)
                 _fire("back", stage=stage["name"], minion=minion, seconds=seconds)
         _check_refusals(client, jids, pending, records, stage)
     for minion in sorted(pending):
@@ -140,6 +257,7 @@ def _crash_stage(client, stage, records, baseline, settings):
         _fire("timeout", stage=stage["name"], minion=minion)
     for minion in sorted(came_back):
         _verify(client, minion, stage, records, baseline, settings)
+        records[minion]["timeline"]["verified"] = _since(run_started)
 
 
 def _check_refusals(client, jids, pending, records, stage):
@@ -181,7 +299,8 @@ def _verify(client, minion, stage, records, baseline, settings):
             if settings["analyze"]:
                 _analyze(client, minion, entry, record, settings)
     _fire("verified", stage=stage["name"], minion=minion, status=record["status"],
-          dump=record.get("dump"), reason=record.get("reason"))
+          dump=record.get("dump"), size=record.get("size"), seconds=record.get("seconds"),
+          reason=record.get("reason"))
 
 
 def _analyze(client, minion, entry, record, settings):
@@ -200,6 +319,32 @@ def _analyze(client, minion, entry, record, settings):
         record.update(status=crashplan.FAILED, reason="vmcore.analyze found no panic string in the dump")
 
 
+def _run_stages(stages, records, max_failures, run_stage, act, run_started):
+    """Run ``run_stage(stage)`` stage by stage; once failures exceed ``max_failures`` the
+    later stages are skipped. Returns ``(failures, stopped_after)``."""
+    stopped_after = None
+    failures = 0
+    for stage in stages:
+        if stopped_after:
+            stage["status"] = crashplan.SKIPPED
+            for minion in stage["minions"]:
+                records[minion].update(status=crashplan.SKIPPED,
+                                       reason=f"not {act}: the run stopped after "
+                                       + crashplan.stage_label(stopped_after))
+            continue
+        _fire("stage", stage=stage["name"], minions=stage["minions"])
+        stage["started"] = _since(run_started)
+        run_stage(stage)
+        stage["ended"] = _since(run_started)
+        stage_failures = sum(1 for m in stage["minions"] if records[m]["status"] == crashplan.FAILED)
+        failures += stage_failures
+        stage["status"] = crashplan.FAILED if stage_failures else crashplan.PASSED
+        _fire("stage_done", stage=stage["name"], status=stage["status"], failures=failures)
+        if crashplan.over_budget(failures, max_failures):
+            stopped_after = stage["name"]
+    return failures, stopped_after
+
+
 # --------------------------------------------------------------------------- public
 
 
@@ -207,7 +352,8 @@ def crashtest(
     tgt,
     tgt_type="glob",
     canary=1,
-    wave_size="25%",
+    wave_size=None,
+    waves=None,
     reboot_timeout=900,
     poll_interval=10,
     max_failures=0,
@@ -221,16 +367,20 @@ def crashtest(
 
     Pre-flight: ``kdump.status`` and ``vmcore.list`` on every target; minions that are not
     ready (or whose dumps cannot be listed) are reported with their problems and never
-    crashed. Then the canary minions, then waves: each stage
-    is crashed asynchronously (``kdump.crash confirm=<id>``), every minion must come back
-    with a new ``boot_id`` within ``reboot_timeout`` and show a new complete dump in
-    ``vmcore.list``. When failures exceed ``max_failures`` no further stage starts.
+    crashed. A target that includes the master's own host is refused before anything is
+    crashed (see ``kdumplib.crashplan.on_master_host``: the minion's boot_id is the
+    master's). Then the canary minions, then waves: each stage is crashed asynchronously
+    (``kdump.crash confirm=<id>``), every minion must come back with a new ``boot_id``
+    within ``reboot_timeout`` and show a new complete dump in ``vmcore.list``. When
+    failures exceed ``max_failures`` no further stage starts.
 
     :param str tgt: the minions, as for ``salt``.
     :param str tgt_type: glob, list, compound, grain, pcre, ... (default glob).
     :param int canary: minions crashed first, alone (default 1; 0: none).
     :param wave_size: minions per later stage: an integer, or ``"N%"`` of the ready minions
         (default ``25%``).
+    :param list waves: instead of ``wave_size``, the size of each wave in turn, e.g.
+        ``[1, 2, "50%"]``; the last size repeats.
     :param reboot_timeout: seconds a crashed minion has to come back (default 900).
     :param poll_interval: seconds between polls of a stage's minions (default 10).
     :param int max_failures: failed minions tolerated before the run stops (default 0).
@@ -239,9 +389,10 @@ def crashtest(
     :param str vmlinux: debug vmlinux path on the minions, passed to ``vmcore.analyze``.
     :param timeout: seconds to wait for each call to the minions (default 30).
     :param bool test: return the plan and crash nothing.
-    :return: ``{"result": bool, "retcode": 0|1, "comment": str, "test": bool,
-        "stages": [{"name", "minions", "status"}], "minions": {id: {"status", "stage",
-        "seconds", "dump", "size", "panic", "call_trace", "reason", "problems"}}}``.
+    :return: the runner's return (docs/runners/kdump.md): ``{"runner", "result",
+        "retcode", "test", "comment", "summary", "duration", "stages", "minions": [record,
+        ...]}``; a bad argument gives ``result: False``, ``retcode: 1`` and the argument
+        named in ``comment``.
 
     CLI Example:
 
@@ -249,11 +400,15 @@ def crashtest(
 
         salt-run kdump.crashtest 'web*' test=True
         salt-run kdump.crashtest 'web*' canary=1 wave_size=25% analyze=True
+        salt-run kdump.crashtest 'web*' waves='[1, 2, "50%"]'
         salt-run kdump.crashtest 'G@role:db' tgt_type=compound wave_size=2 max_failures=1
     """
+    run_started = _now()
     try:
+        _check_tgt(tgt)
         canary = crashplan.parse_count("canary", canary, minimum=0)
         max_failures = crashplan.parse_count("max_failures", max_failures, minimum=0)
+        wave_size, waves = _sizes("wave_size", wave_size, waves, crashplan.DEFAULT_WAVE_SIZE)
         settings = {
             "reboot_timeout": crashplan.parse_seconds("reboot_timeout", reboot_timeout),
             "poll_interval": crashplan.parse_seconds("poll_interval", poll_interval),
@@ -261,17 +416,25 @@ def crashtest(
             "analyze": bool(analyze),
             "vmlinux": vmlinux,
         }
-        crashplan.parse_wave_size(wave_size, 1)
+        if vmlinux is not None and (not isinstance(vmlinux, str) or not vmlinux.startswith("/")):
+            raise ValueError(f"vmlinux: {vmlinux!r} is not an absolute path")
     except ValueError as exc:
-        raise _invalid(exc) from None
-    if not tgt or not isinstance(tgt, (str, list)):
-        raise SaltInvocationError(f"tgt: {tgt!r} names no minion")
-    if vmlinux is not None and (not isinstance(vmlinux, str) or not vmlinux.startswith("/")):
-        raise SaltInvocationError(f"vmlinux: {vmlinux!r} is not an absolute path")
+        return _bad_arguments("crashtest", exc, test, crashplan.STATUSES, run_started)
 
     client = _client()
-    statuses = _values(_ask(client, tgt, "kdump.status", settings["timeout"], tgt_type=tgt_type))
-    ready, not_ready = crashplan.preflight(statuses)
+    statuses = _statuses(client, tgt, tgt_type, settings["timeout"])
+    records = {}
+    refusal = _refused_by_guard(statuses, records, "crashed", CRASH_KEYS)
+    ready, not_ready = crashplan.preflight({m: s for m, s in statuses.items() if m not in records})
+    if refusal:
+        for minion in ready:
+            records[minion] = _record(CRASH_KEYS, minion, crashplan.SKIPPED,
+                                      reason="not crashed: the target includes the master's host")
+        for minion, problems in not_ready.items():
+            records[minion] = _record(CRASH_KEYS, minion, crashplan.NOT_READY, problems=problems)
+        _fire("preflight", ready=ready, not_ready=sorted(not_ready), refused=sorted(
+            m for m, r in records.items() if r["status"] == crashplan.REFUSED))
+        return _finish("crashtest", records, [], False, test, refusal, crashplan.STATUSES, run_started)
     # The baseline: dumps already there. A minion whose dumps cannot be listed could not be
     # verified after its crash, so it is not crashed at all.
     dumps = _values(_ask(client, ready, "vmcore.list", settings["timeout"]))
@@ -283,47 +446,33 @@ def crashtest(
         else:
             ready.remove(minion)
             not_ready[minion] = [f"vmcore.list failed: {listed or 'no answer'}"]
-    records = {
-        minion: {"status": crashplan.NOT_READY, "stage": None, "problems": problems}
-        for minion, problems in sorted(not_ready.items())
-    }
+    for minion, problems in sorted(not_ready.items()):
+        records[minion] = _record(CRASH_KEYS, minion, crashplan.NOT_READY, problems=problems)
     _fire("preflight", ready=ready, not_ready=sorted(not_ready))
     if not ready:
         why = f"no minion answered {tgt!r}" if not statuses else "no targeted minion is ready"
-        return _finish(records, [], False, test, why, None)
+        return _finish("crashtest", records, [], False, test,
+                       f"{why}; {crashplan.comment(records.values())}", crashplan.STATUSES, run_started)
 
-    stages = crashplan.plan(ready, canary, wave_size)
+    stages = crashplan.plan(ready, canary, wave_size, waves=waves)
     for stage in stages:
         stage["status"] = crashplan.PLANNED
         for minion in stage["minions"]:
-            records[minion] = {"status": crashplan.PLANNED, "stage": stage["name"], "problems": [],
-                               "seconds": None, "dump": None, "size": None, "panic": None,
-                               "call_trace": None, "reason": None}
+            records[minion] = _record(CRASH_KEYS, minion, crashplan.PLANNED, stage=stage["name"],
+                                      boot_id=statuses[minion]["boot_id"])
     if test:
-        return _finish(records, stages, True, test, None, None)
+        text = f"plan only (test=True), nothing crashed: {crashplan.comment(records.values())}"
+        return _finish("crashtest", records, stages, True, test, text, crashplan.STATUSES, run_started)
 
-    stopped_after = None
-    failures = 0
-    for stage in stages:
-        if stopped_after:
-            stage["status"] = crashplan.SKIPPED
-            for minion in stage["minions"]:
-                records[minion].update(status=crashplan.SKIPPED,
-                                       reason="not crashed: the run stopped after "
-                                       + crashplan.stage_label(stopped_after))
-            continue
-        _fire("stage", stage=stage["name"], minions=stage["minions"])
-        _crash_stage(client, stage, records, baseline, settings)
-        stage_failures = sum(1 for m in stage["minions"] if records[m]["status"] == crashplan.FAILED)
-        failures += stage_failures
-        stage["status"] = crashplan.FAILED if stage_failures else crashplan.PASSED
-        _fire("stage_done", stage=stage["name"], status=stage["status"], failures=failures)
-        if crashplan.over_budget(failures, max_failures):
-            stopped_after = stage["name"]
-    return _finish(records, stages, not failures, test, None, stopped_after)
+    failures, stopped_after = _run_stages(
+        stages, records, max_failures,
+        lambda stage: _crash_stage(client, stage, records, baseline, settings, run_started),
+        "crashed", run_started)
+    text = crashplan.comment(records.values(), stopped_after)
+    return _finish("crashtest", records, stages, not failures, test, text, crashplan.STATUSES, run_started)
 
 
-def plan(tgt, tgt_type="glob", canary=1, wave_size="25%", timeout=CALL_TIMEOUT):
+def plan(tgt, tgt_type="glob", canary=1, wave_size=None, waves=None, timeout=CALL_TIMEOUT):
     """
     Show which minions ``kdump.crashtest`` would crash, in which stage; crash nothing.
 
@@ -335,28 +484,254 @@ def plan(tgt, tgt_type="glob", canary=1, wave_size="25%", timeout=CALL_TIMEOUT):
 
         salt-run kdump.plan '*' canary=2 wave_size=50%
     """
-    return crashtest(tgt, tgt_type=tgt_type, canary=canary, wave_size=wave_size,
+    return crashtest(tgt, tgt_type=tgt_type, canary=canary, wave_size=wave_size, waves=waves,
                      timeout=timeout, test=True)
 
 
-def _finish(records, stages, ok, test, why, stopped_after):
-    """The structured return; also how salt-run and orchestration learn of a failure."""
-    for record in records.values():
-        record.pop("crash_jid", None)
-    text = crashplan.comment(records, stopped_after)
-    if why:
-        text = f"{why}; {text}"
-    if test and ok:
-        text = f"plan only (test=True), nothing crashed: {text}"
-    retcode = 0 if ok else 1
-    # salt-run exits with a returned "retcode"; orchestration's salt.runner reads the
-    # job's success from __context__["retcode"].
-    __context__["retcode"] = retcode
-    return {
-        "result": ok,
-        "retcode": retcode,
-        "test": bool(test),
-        "comment": text,
-        "stages": [{"name": s["name"], "minions": s["minions"], "status": s["status"]} for s in stages],
-        "minions": records,
-    }
+# --------------------------------------------------------------------------- guarded reboot
+
+
+def _start_events(listener, wait):
+    """The ids of the minions whose ``salt/minion/<id>/start`` event arrives within ``wait``
+    seconds (then whatever else is already queued, without waiting)."""
+    started = []
+    event = listener.get_event(wait=max(0, wait), tag="salt/minion/", full=True)
+    while event:
+        parts = event.get("tag", "").split("/")
+        if len(parts) == 4 and parts[3] == "start":
+            started.append(parts[2])
+        event = listener.get_event(wait=0, tag="salt/minion/", full=True, no_block=True)
+    return started
+
+
+def _reboot_stage(client, listener, stage, records, boot_ids, settings, run_started):
+    """Reboot every minion of ``stage`` (``system.reboot``, asynchronously), wait for its
+    start event, then for a ``kdump.status`` answer with a new boot_id, and judge it with
+    ``rebootplan.verdict``. A minion back but not ready yet (the kdump service may still be
+    loading the crash kernel) is asked again until it is, or until the deadline."""
+    started = _now()
+    deadline = started + settings["reboot_timeout"]
+    for minion in stage["minions"]:
+        jid = client.cmd_async([minion], "system.reboot", tgt_type="list")
+        records[minion].update(status="rebooting")
+        records[minion]["timeline"]["reboot"] = _since(run_started)
+        _fire("reboot", stage=stage["name"], minion=minion, jid=jid)
+        if not jid:
+            records[minion].update(status=rebootplan.FAILED, reason="the reboot job could not be published")
+    down = {m for m in stage["minions"] if records[m]["status"] == "rebooting"}
+    announced, settling, last = set(), {}, {}
+    while (down or settling) and _now() < deadline:
+        for minion in _start_events(listener, min(settings["poll_interval"], deadline - _now())):
+            if minion in down and minion not in announced:
+                announced.add(minion)
+                records[minion]["timeline"]["started"] = _since(run_started)
+                _fire("started", stage=stage["name"], minion=minion)
+        ask = sorted((down & announced) | set(settling))
+        if ask:
+            _poll_rebooted(client, ask, stage, records, boot_ids, settings, run_started,
+                           down, settling, last, started)
+    if down:  # a start event may have been missed: ask once more before giving up
+        _poll_rebooted(client, sorted(down), stage, records, boot_ids, settings, run_started,
+                       down, settling, last, started)
+    for minion in sorted(down):
+        records[minion].update(
+            status=rebootplan.FAILED,
+            reason=f"did not come back with a new boot_id within {settings['reboot_timeout']} s",
+        )
+        _fire("timeout", stage=stage["name"], minion=minion)
+    for minion in sorted(settling):
+        status, reason = rebootplan.verdict(last[minion])
+        records[minion].update(status=status, reason=reason)
+        _fire("verified", stage=stage["name"], minion=minion, status=status, reason=reason)
+
+
+def _poll_rebooted(client, minions, stage, records, boot_ids, settings, run_started,
+                   down, settling, last, started):
+    """One ``kdump.status`` round: a new boot_id moves a minion from ``down`` to back; a
+    ready one is done, the others stay ``settling`` with their ``last`` status."""
+    answers = _values(_ask(client, minions, "kdump.status", settings["timeout"]))
+    for minion, value in answers.items():
+        if minion in down:
+            if not (isinstance(value, dict) and value.get("boot_id")
+                    and value["boot_id"] != boot_ids[minion]):
+                continue
+            down.discard(minion)
+            seconds = round(_now() - started, 1)
+            records[minion].update(seconds=seconds, boot_id=value["boot_id"])
+            records[minion]["timeline"]["back"] = _since(run_started)
+            _fire("back", stage=stage["name"], minion=minion, seconds=seconds)
+        last[minion] = value
+        settling[minion] = True
+        if isinstance(value, dict):
+            records[minion].update(ready=bool(value.get("ready")),
+                                   problems=list(value.get("problems") or []))
+        status, reason = rebootplan.verdict(value)
+        if status == rebootplan.READY:
+            del settling[minion]
+            records[minion].update(status=status, reason=reason)
+            records[minion]["timeline"]["ready"] = _since(run_started)
+            _fire("verified", stage=stage["name"], minion=minion, status=status, reason=None)
+
+
+def reboot_pending(
+    tgt,
+    tgt_type="glob",
+    confirm=None,
+    batch=None,
+    reboot_timeout=900,
+    poll_interval=10,
+    max_failures=0,
+    timeout=CALL_TIMEOUT,
+    test=False,
+):
+    """
+    Reboot, in batches, only the targeted minions whose crashkernel reservation waits for a
+    reboot (``kdump.status`` ``reboot_pending``), and report which came back ready.
+
+    The formula never reboots on its own; this is the guarded step after a highstate that
+    changed ``crashkernel=``. It refuses unless ``confirm`` repeats ``tgt`` exactly (a list
+    target: its ids joined by commas), so neither a habitual ``yes`` nor a target edited
+    without its confirmation reboots anything; ``test=True`` shows the batches without a
+    confirmation. It never reboots the master's own host: a target that includes it is
+    refused before anything is rebooted (same guard as ``kdump.crashtest``).
+
+    Each batch is rebooted with Salt's ``system.reboot``, published asynchronously. A
+    minion is back when, after its ``salt/minion/<id>/start`` event, it answers
+    ``kdump.status`` with a new ``boot_id``; it is ``ready`` once that status is ready
+    (asked again until then), ``failed`` when it did not come back within
+    ``reboot_timeout`` or came back not ready. When failures exceed ``max_failures`` the
+    later batches are skipped.
+
+    :param str tgt: the minions, as for ``salt``.
+    :param str tgt_type: glob, list, compound, grain, pcre, ... (default glob).
+    :param str confirm: must repeat ``tgt`` (not needed with ``test=True``).
+    :param batch: minions rebooted together: an integer, ``"N%"`` of the pending minions
+        (default ``25%``), or a list of sizes ``[1, "50%"]`` whose last size repeats.
+    :param reboot_timeout: seconds a rebooted minion has to come back ready (default 900).
+    :param poll_interval: seconds between polls (default 10).
+    :param int max_failures: failed minions tolerated before later batches are skipped.
+    :param timeout: seconds to wait for each call to the minions (default 30).
+    :param bool test: return the batches and reboot nothing.
+    :return: the runner's return (docs/runners/kdump.md), statuses ``ready``, ``failed``,
+        ``skipped``, ``not_pending``, ``unknown``, ``refused``, ``planned``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run kdump.reboot_pending 'web*' test=True
+        salt-run kdump.reboot_pending 'web*' confirm='web*' batch=2
+        salt-run kdump.reboot_pending 'web*' confirm='web*' batch='[1, "50%"]' reboot_timeout=1800
+    """
+    run_started = _now()
+    try:
+        _check_tgt(tgt)
+        max_failures = crashplan.parse_count("max_failures", max_failures, minimum=0)
+        if isinstance(batch, (list, tuple)) or (isinstance(batch, str) and "," in batch):
+            wave_size, waves = None, crashplan.parse_waves(batch, name="batch")
+        else:
+            wave_size, waves = _sizes("batch", batch, None, rebootplan.DEFAULT_BATCH)
+        settings = {
+            "reboot_timeout": crashplan.parse_seconds("reboot_timeout", reboot_timeout),
+            "poll_interval": crashplan.parse_seconds("poll_interval", poll_interval),
+            "timeout": crashplan.parse_seconds("timeout", timeout),
+        }
+        if not test:
+            rebootplan.check_confirm(tgt, confirm)
+    except ValueError as exc:
+        return _bad_arguments("reboot_pending", exc, test, rebootplan.STATUSES, run_started)
+
+    client = _client()
+    statuses = _statuses(client, tgt, tgt_type, settings["timeout"])
+    records = {}
+    refusal = _refused_by_guard(statuses, records, "rebooted", REBOOT_KEYS)
+    pending, not_pending, unknown = rebootplan.split(
+        {m: s for m, s in statuses.items() if m not in records})
+    for minion, status in not_pending.items():
+        records[minion] = _record(
+            REBOOT_KEYS, minion, rebootplan.NOT_PENDING, problems=status.get("problems") or [],
+            reason="not rebooted: no crashkernel reservation is pending",
+            ready=bool(status.get("ready")), boot_id=status.get("boot_id"))
+    for minion, problems in unknown.items():
+        records[minion] = _record(REBOOT_KEYS, minion, rebootplan.UNKNOWN, problems=problems,
+                                  reason="not rebooted: " + "; ".join(problems))
+    _fire("preflight", pending=pending, not_pending=sorted(not_pending), unknown=sorted(unknown))
+    if refusal:
+        for minion in pending:
+            records[minion] = _record(REBOOT_KEYS, minion, rebootplan.SKIPPED,
+                                      reason="not rebooted: the target includes the master's host")
+        return _finish("reboot_pending", records, [], False, test, refusal, rebootplan.STATUSES,
+                       run_started)
+    if not statuses:
+        return _finish("reboot_pending", records, [], False, test, f"no minion answered {tgt!r}",
+                       rebootplan.STATUSES, run_started)
+
+    stages = crashplan.plan(pending, canary=0, wave_size=wave_size, waves=waves, label="batch")
+    boot_ids = {minion: statuses[minion]["boot_id"] for minion in pending}
+    for stage in stages:
+        stage["status"] = crashplan.PLANNED
+        for minion in stage["minions"]:
+            records[minion] = _record(REBOOT_KEYS, minion, rebootplan.PLANNED, stage=stage["name"],
+                                      problems=statuses[minion].get("problems") or [],
+                                      ready=False, boot_id=boot_ids[minion])
+    if test or not stages:
+        text = crashplan.comment(records.values(), statuses=rebootplan.STATUSES)
+        if not stages:
+            text = f"no crashkernel reservation is pending, nothing to reboot: {text}"
+        elif test:
+            text = f"plan only (test=True), nothing rebooted: {text}"
+        return _finish("reboot_pending", records, stages, True, test, text, rebootplan.STATUSES,
+                       run_started)
+
+    with _listener() as listener:
+        failures, stopped_after = _run_stages(
+            stages, records, max_failures,
+            lambda stage: _reboot_stage(client, listener, stage, records, boot_ids, settings,
+                                        run_started),
+            "rebooted", run_started)
+    text = crashplan.comment(records.values(), stopped_after, statuses=rebootplan.STATUSES)
+    return _finish("reboot_pending", records, stages, not failures, test, text,
+                   rebootplan.STATUSES, run_started)
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def audit(tgt, tgt_type="glob", timeout=CALL_TIMEOUT):
+    """
+    The fleet's kdump readiness, one row per minion, from ``kdump.status``; nothing is
+    crashed or changed.
+
+    Each minion gets one category, with its reason: ``ready``, ``reboot_pending`` (what
+    ``kdump.reboot_pending`` fixes), ``not_loaded``, ``no_space``, ``not_ready`` (anything
+    else, e.g. the service stopped), ``no_answer``. ``master_host`` names a minion on the
+    master's own host (the crash test and the reboot refuse targets that include it).
+
+    :param str tgt: the minions, as for ``salt``.
+    :param str tgt_type: glob, list, compound, grain, pcre, ... (default glob).
+    :param timeout: seconds to wait for the minions' answers (default 30).
+    :return: the runner's return (docs/runners/kdump.md); ``result`` is True (retcode 0)
+        when every targeted minion answered and is ready, so it can gate a pipeline.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run kdump.audit '*'
+        salt-run kdump.audit 'G@os_family:Debian' tgt_type=compound --out=json
+    """
+    run_started = _now()
+    try:
+        _check_tgt(tgt)
+        timeout = crashplan.parse_seconds("timeout", timeout)
+    except ValueError as exc:
+        return _bad_arguments("audit", exc, False, fleetaudit.STATUSES, run_started)
+    statuses = _statuses(_client(), tgt, tgt_type, timeout)
+    guarded = crashplan.on_master_host(statuses, _master_boot_id())
+    records = [fleetaudit.record(minion, statuses[minion], guarded.get(minion))
+               for minion in sorted(statuses)]
+    ok = bool(records) and all(record["status"] == fleetaudit.READY for record in records)
+    text = crashplan.comment(records, statuses=fleetaudit.STATUSES)
+    if not records:
+        text = f"no minion answered {tgt!r}"
+    return _finish("audit", records, [], ok, False, text, fleetaudit.STATUSES, run_started)

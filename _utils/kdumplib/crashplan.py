@@ -4,6 +4,10 @@ minions crash, whether a minion came back with a new dump, and when to stop.
 The runner (``_runners/kdump.py``) asks the minions and acts; everything here is a function
 of what they answered, so it is tested without a master. Bad arguments raise ValueError
 whose message starts with the argument name (``wave_size: ...``).
+
+The staging (``plan``), the master-host guard (``on_master_host``), the failure budget and
+the per-minion record and summary are shared with the guarded reboot
+(``kdumplib.rebootplan``) and the audit (``kdumplib.audit``).
 """
 
 import math
@@ -17,6 +21,16 @@ FAILED = "failed"
 SKIPPED = "skipped"
 NOT_READY = "not_ready"
 PLANNED = "planned"
+REFUSED = "refused"
+
+# Every status of a crash test, in the order the summary and the comment list them.
+STATUSES = (PASSED, FAILED, SKIPPED, NOT_READY, REFUSED, PLANNED)
+
+# The keys every per-minion record of every runner carries (None when they do not apply), so
+# a report renders any runner's records the same way. ``seconds``: down time (crash or reboot
+# fired → answered again with a new boot_id); ``timeline``: event → seconds since the run began.
+RECORD_KEYS = ("minion", "stage", "status", "seconds", "dump", "size", "panic", "reason",
+               "problems", "timeline")
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _INTEGER = re.compile(r"^\s*\d+\s*$")
@@ -54,7 +68,7 @@ def parse_seconds(name, value):
     return value
 
 
-def parse_wave_size(value, total):
+def parse_wave_size(value, total, name="wave_size"):
     """Minions per wave: an integer >= 1, or ``"N%"`` of ``total`` (the ready minions),
     rounded up and at least 1, so a small fleet still moves forward."""
     if isinstance(value, str):
@@ -62,14 +76,32 @@ def parse_wave_size(value, total):
         if match:
             percent = float(match.group(1))
             if not 0 < percent <= 100:
-                raise ValueError(f"wave_size: {value!r} must be a percentage in (0, 100]")
+                raise ValueError(f"{name}: {value!r} must be a percentage in (0, 100]")
             return max(1, math.ceil(total * percent / 100))
     try:
-        return parse_count("wave_size", value, minimum=1)
+        return parse_count(name, value, minimum=1)
     except ValueError:
         raise ValueError(
-            f"wave_size: {value!r} is neither an integer >= 1 nor a percentage such as '25%'"
+            f"{name}: {value!r} is neither an integer >= 1 nor a percentage such as '25%'"
         ) from None
+
+
+def parse_waves(value, name="waves"):
+    """A list of wave sizes, each as ``wave_size`` takes it (``[1, 2, "50%"]``; from the CLI
+    also ``"1,2,50%"``). Checked here, sized by ``wave_sizes`` once the fleet is known.
+    Returns the list."""
+    if isinstance(value, str):
+        value = [part.strip().strip("'\"") for part in value.strip().strip("[]").split(",")]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(f"{name}: {value!r} is not a non-empty list of sizes such as [1, 2, '50%']")
+    for index, size in enumerate(value):
+        parse_wave_size(size, 1, name=f"{name}[{index}]")
+    return list(value)
+
+
+def wave_sizes(sizes, total, name="waves"):
+    """The integer size of each wave in ``sizes`` for ``total`` ready minions."""
+    return [parse_wave_size(size, total, name=f"{name}[{index}]") for index, size in enumerate(sizes)]
 
 
 # --------------------------------------------------------------------------- pre-flight
@@ -101,21 +133,29 @@ def preflight(statuses):
 # --------------------------------------------------------------------------- plan
 
 
-def plan(ready, canary=DEFAULT_CANARY, wave_size=DEFAULT_WAVE_SIZE):
-    """The stages, in order: ``canary`` minions first, then waves of ``wave_size``.
+def plan(ready, canary=DEFAULT_CANARY, wave_size=DEFAULT_WAVE_SIZE, waves=None, label="wave"):
+    """The stages, in order: ``canary`` minions first, then waves of ``wave_size``, or of
+    the sizes in ``waves`` (the last size repeats until every minion has its wave).
 
-    Returns ``[{"name": "canary"|"wave N", "minions": [id, ...]}]`` covering every ready
-    minion once, in the order given (sorted by ``preflight``).
+    Percentages are of all ``ready`` minions. ``label`` names the waves (``"batch"`` for
+    the reboot workflow). Returns ``[{"name": "canary"|"<label> N", "minions": [id, ...]}]``
+    covering every ready minion once, in the order given (sorted by ``preflight``).
     """
     canary = parse_count("canary", canary, minimum=0)
-    size = parse_wave_size(wave_size, len(ready))
+    if waves is not None:
+        sizes = wave_sizes(parse_waves(waves), len(ready))
+    else:
+        sizes = [parse_wave_size(wave_size, len(ready))]
     ready = list(ready)
     stages = []
     if canary and ready:
         stages.append({"name": "canary", "minions": ready[:canary]})
-    rest = ready[canary:]
-    for number, start in enumerate(range(0, len(rest), size), start=1):
-        stages.append({"name": f"wave {number}", "minions": rest[start:start + size]})
+    rest, groups = ready[canary:], []
+    while sum(len(group) for group in groups) < len(rest):
+        start = sum(len(group) for group in groups)
+        groups.append(rest[start:start + sizes[min(len(groups), len(sizes) - 1)]])
+    stages.extend({"name": f"{label} {number}", "minions": group}
+                  for number, group in enumerate(groups, start=1))
     return stages
 
 
@@ -155,14 +195,65 @@ def stage_label(name):
     return "the canary" if name == "canary" else name
 
 
-def comment(records, stopped_after=None):
-    """One line for the operator: counts per status, and where the run stopped."""
-    counts = {}
-    for record in records.values():
+def summary(records, statuses=STATUSES):
+    """Counts per status, every status of ``statuses`` present (0 when none), in order."""
+    counts = dict.fromkeys(statuses, 0)
+    for record in records:
         counts[record["status"]] = counts.get(record["status"], 0) + 1
-    order = (PASSED, FAILED, SKIPPED, NOT_READY, PLANNED)
-    parts = [f"{counts[status]} {status.replace('_', ' ')}" for status in order if counts.get(status)]
+    return counts
+
+
+def comment(records, stopped_after=None, statuses=STATUSES):
+    """One line for the operator: counts per status, and where the run stopped."""
+    counts = summary(records, statuses)
+    parts = [f"{count} {status.replace('_', ' ')}" for status, count in counts.items() if count]
     text = ", ".join(parts) if parts else "no minion"
     if stopped_after:
         text += f"; stopped after {stage_label(stopped_after)}: failures exceeded max_failures"
     return text
+
+
+# --------------------------------------------------------------------------- records
+
+
+def new_record(minion, status, stage=None, problems=(), **extra):
+    """A per-minion record with every ``RECORD_KEYS`` key (None/empty when unknown), plus
+    the runner's own ``extra`` keys."""
+    record = dict.fromkeys(RECORD_KEYS)
+    record.update(minion=minion, status=status, stage=stage, problems=list(problems), timeline={})
+    record.update(extra)
+    return record
+
+
+def ordered(records, stages):
+    """The records as a list: stage by stage in the planned order, then the minions that
+    were in no stage (not ready, refused), by id."""
+    order = [minion for stage in stages for minion in stage["minions"]]
+    staged = [records[minion] for minion in order if minion in records]
+    rest = [records[minion] for minion in sorted(records) if minion not in set(order)]
+    return staged + rest
+
+
+# --------------------------------------------------------------------------- the master's host
+
+
+def on_master_host(statuses, master_boot_id):
+    """The answering minions that run on the master's own kernel: ``{id: reason}``.
+
+    A minion is the master's host when its ``kdump.status`` ``boot_id`` equals the master's
+    ``/proc/sys/kernel/random/boot_id``. The boot_id is the running kernel's random identity:
+    the master's own minion and every container on the master's host share it, and a crash
+    or a reboot there takes the master down with it. Names (minion id, fqdn) are not
+    identities (``localhost`` is everywhere), and a machine-id is shared by clones and
+    differs in a container that shares the master's kernel. Minions on a fake root
+    (``kdump_root``, the test tiers) report their fake root's boot_id, as their crash writes
+    their fake root's sysrq-trigger: the guard compares what the action would hit.
+    """
+    if not master_boot_id:
+        return {}
+    return {
+        minion: (f"runs on the master's own host (its boot_id {master_boot_id} is the "
+                 "master's running kernel): a crash or reboot there would take the master down")
+        for minion, status in sorted(statuses.items())
+        if isinstance(status, dict) and status.get("boot_id") == master_boot_id
+    }

@@ -6,16 +6,18 @@
         pillar='{"kdump_crashtest": {"tgt": "web*", "canary": 1, "wave_size": "25%"} }'
 
     tgt is required; every other key falls back to the runner's default:
-      tgt_type (glob), canary (1), wave_size ("25%"), reboot_timeout (900),
+      tgt_type (glob), canary (1), wave_size ("25%") or waves (a list of sizes, e.g.
+      [1, 2, "50%"], the last repeating), reboot_timeout (900),
       poll_interval (10), max_failures (0), analyze (false), vmlinux (none), timeout (30).
     To see the stages without crashing anything: salt-run kdump.plan <tgt> ...
     The state fails (and salt-run exits non-zero) when any crashed minion did not come back
-    with a new, complete dump. #}
+    with a new, complete dump, when an argument is bad, or when the target includes the
+    master's own host. #}
 {%- set crashtest = pillar.get('kdump_crashtest', {}) %}
 {%- if crashtest is not mapping or not crashtest.get('tgt') %}
 {{- raise('kdump_crashtest:tgt: the pillar must name the minions to crash-test') }}
 {%- endif %}
-{%- set keys = ['tgt_type', 'canary', 'wave_size', 'reboot_timeout', 'poll_interval',
+{%- set keys = ['tgt_type', 'canary', 'wave_size', 'waves', 'reboot_timeout', 'poll_interval',
                 'max_failures', 'analyze', 'vmlinux', 'timeout'] %}
 
 kdump-crashtest:

@@ -165,17 +165,69 @@ def test_failure_budget():
 
 
 def test_comment_counts_and_says_where_it_stopped():
-    records = {
-        "a": {"status": "passed"},
-        "b": {"status": "failed"},
-        "c": {"status": "skipped"},
-        "d": {"status": "skipped"},
-        "e": {"status": "not_ready"},
-    }
+    records = [{"status": status} for status in ("passed", "failed", "skipped", "skipped", "not_ready")]
     assert crashplan.comment(records, "wave 1") == (
         "1 passed, 1 failed, 2 skipped, 1 not ready; "
         "stopped after wave 1: failures exceeded max_failures"
     )
-    assert crashplan.comment({}) == "no minion"
-    assert crashplan.comment({"a": {"status": "failed"}}, "canary") == (
+    assert crashplan.comment([]) == "no minion"
+    assert crashplan.comment([{"status": "failed"}], "canary") == (
         "1 failed; stopped after the canary: failures exceeded max_failures")
+
+
+def test_summary_has_every_status_in_order():
+    records = [{"status": "failed"}, {"status": "passed"}, {"status": "failed"}]
+    assert list(crashplan.summary(records).items()) == [
+        ("passed", 1), ("failed", 2), ("skipped", 0), ("not_ready", 0), ("refused", 0), ("planned", 0)]
+    assert crashplan.summary([{"status": "ready"}], ("ready", "failed")) == {"ready": 1, "failed": 0}
+
+
+# --------------------------------------------------------------------------- waves
+
+
+@pytest.mark.parametrize("waves, total, sizes", [
+    ([1, 2, "50%"], 10, [1, 2, 5]), (["25%"], 3, [1]), ("1,2, 50%", 4, [1, 2, 2]),
+    ("[1, '2']", 4, [1, 2]), ((3,), 9, [3])])
+def test_waves_are_checked_then_sized(waves, total, sizes):
+    assert crashplan.wave_sizes(crashplan.parse_waves(waves), total) == sizes
+
+
+@pytest.mark.parametrize("waves, message", [
+    ([], "waves: [] is not a non-empty list"), (5, "waves: 5 is not a non-empty list"),
+    ([1, 0], "waves[1]: 0 is neither"), (["1", "0%"], "waves[1]: '0%' must be a percentage"),
+    ([True], "waves[0]: True is neither"), ("", "waves[0]: '' is neither")])
+def test_bad_waves_name_the_entry(waves, message):
+    with pytest.raises(ValueError) as err:
+        crashplan.parse_waves(waves)
+    assert str(err.value).startswith(message)
+
+
+def test_plan_with_waves_repeats_the_last_size():
+    stages = crashplan.plan([f"m{i}" for i in range(9)], canary=1, waves=[1, "25%"])
+    assert [(s["name"], len(s["minions"])) for s in stages] == [
+        ("canary", 1), ("wave 1", 1), ("wave 2", 3), ("wave 3", 3), ("wave 4", 1)]
+    assert [m for s in stages for m in s["minions"]] == [f"m{i}" for i in range(9)]
+    assert crashplan.plan(["a", "b", "c"], canary=0, waves=[2], label="batch") == [
+        {"name": "batch 1", "minions": ["a", "b"]}, {"name": "batch 2", "minions": ["c"]}]
+
+
+# --------------------------------------------------------------------------- records, guard
+
+
+def test_records_carry_every_shared_key_and_are_listed_in_stage_order():
+    record = crashplan.new_record("web1", "planned", stage="canary", kernel="6.1")
+    assert set(record) == set(crashplan.RECORD_KEYS) | {"kernel"}
+    assert (record["minion"], record["problems"], record["timeline"], record["dump"]) == (
+        "web1", [], {}, None)
+    records = {m: crashplan.new_record(m, "planned") for m in ("z", "b", "a", "c")}
+    stages = [{"name": "canary", "minions": ["c"]}, {"name": "wave 1", "minions": ["b", "a"]}]
+    assert [r["minion"] for r in crashplan.ordered(records, stages)] == ["c", "b", "a", "z"]
+
+
+def test_the_masters_host_is_the_minion_on_the_masters_kernel():
+    statuses = {"web1": status(boot_id="b-1"), "self": status(boot_id="m-1"),
+                "broken": "ERROR", "container": status(ready=False, boot_id="m-1")}
+    guarded = crashplan.on_master_host(statuses, "m-1")
+    assert list(guarded) == ["container", "self"]
+    assert guarded["self"].startswith("runs on the master's own host (its boot_id m-1 is")
+    assert crashplan.on_master_host(statuses, None) == {}
