@@ -287,6 +287,8 @@ def test_guarded_reboot_brings_every_minion_up_with_the_reservation(fleet):
     seconds = time.monotonic() - t0
     report = docs[-1][1] if docs else None
     assert code == 0, f"salt-run kdump.reboot_pending exited {code}: {report}\n{stderr[-3000:]}"
+    records = _records(report)
+    assert sorted(records) == sorted(IDS) and all(r["status"] == "ready" for r in records.values()), records
     for mid, guest in fleet.guests.items():
         assert len(guest.boot_list()) > boots_before[mid], f"{mid} was not rebooted: {fleet.boot_summaries()[mid]}"
     ret = fleet.salt("kdump.status", timeout=120)
@@ -296,6 +298,12 @@ def test_guarded_reboot_brings_every_minion_up_with_the_reservation(fleet):
     fleet.record["phases"]["reboot_pending"] = round(seconds, 1)
     fleet.record["reboot_report"] = report
     fleet.passed.add(step)
+
+
+def _records(report):
+    """``{minion id: record}`` of a runner return (``minions`` is a list of records)."""
+    minions = report["minions"]
+    return {r["minion"]: r for r in minions} if isinstance(minions, list) else minions
 
 
 def _stage_times(docs):
@@ -333,11 +341,12 @@ def test_crashtest_canary_then_a_wave_of_two(fleet):
     assert report["result"] is True, report
     assert [(s["name"], len(s["minions"]), s["status"]) for s in report["stages"]] == [
         ("canary", 1, "passed"), ("wave 1", 2, "passed")], report["stages"]
-    assert sorted(report["minions"]) == sorted(IDS), report["minions"]
+    records = _records(report)
+    assert sorted(records) == sorted(IDS), records
     crashed, verified = _minion_times(docs, "crash"), _minion_times(docs, "verified")
     p4 = {}
     for minion_id in IDS:
-        record = report["minions"][minion_id]
+        record = records[minion_id]
         assert record["status"] == "passed", record
         assert record["dump"].startswith("/var/crash/"), record
         assert "sysrq triggered crash" in (record.get("panic") or ""), record
@@ -357,7 +366,7 @@ def test_crashtest_canary_then_a_wave_of_two(fleet):
     ret = fleet.salt("vmcore.list", timeout=300)
     sizes = {}
     for minion_id in IDS:
-        dumps = [d for d in ret.data[minion_id] if d["path"] == report["minions"][minion_id]["dump"]]
+        dumps = [d for d in ret.data[minion_id] if d["path"] == records[minion_id]["dump"]]
         assert dumps and dumps[0]["complete"], f"{minion_id}: {ret.data[minion_id]}"
         sizes[minion_id] = dumps[0]["size"]
     ret = fleet.salt("cmd.run", "findmnt -n -o SOURCE /var/crash", timeout=120)
@@ -392,7 +401,7 @@ def test_a_minion_that_is_not_ready_is_never_crashed(fleet):
         report = docs[-1][1] if docs else None
         report = report.get("data", report) if isinstance(report, dict) else report
         assert isinstance(report, dict), f"no report: {docs}\n{stderr[-2000:]}"
-        record = report["minions"][victim]
+        record = _records(report)[victim]
         assert record["status"] == "not_ready", record
         assert record["problems"], record
         assert code != 0 and report["result"] is False, (code, report)
