@@ -19,7 +19,6 @@ arguments are returned the same way (a raised ``SaltInvocationError`` is a ``Typ
 which salt's runner client prints as "Passed invalid arguments" and exits 0).
 """
 
-import datetime
 import logging
 import math
 import time
@@ -62,13 +61,9 @@ def __virtual__():
 
 # --------------------------------------------------------------------------- seams
 
-# The clocks and the pause between polls, replaced by unit tests with a fake clock.
+# The clock and the pause between polls, replaced by unit tests with a fake clock.
 _now = time.monotonic
 _sleep = time.sleep
-
-
-def _wallclock():
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def _client():
@@ -210,51 +205,71 @@ def _bad_arguments(runner, exc, test, statuses, started):
     return _finish(runner, [], [], False, test, str(exc), statuses, started)
 
 
+# --------------------------------------------------------------------------- stages
+
+
+def _publish(client, stage, records, fun, kwarg, kind, run_started):
+    """Publish ``fun`` asynchronously to each minion of ``stage`` (its job never returns when
+    the minion goes down); returns ``{id: jid}``. A minion whose job could not be published
+    fails at once; the others are ``acting`` until they come back or time out."""
+    jids = {}
+    for minion in stage["minions"]:
+        jid = client.cmd_async([minion], fun, kwarg=kwarg(minion), tgt_type="list")
+        jids[minion] = jid
+        records[minion].update(status="acting")
+        records[minion]["timeline"][kind] = _since(run_started)
+        _fire(kind, stage=stage["name"], minion=minion, jid=jid)
+        if not jid:
+            records[minion].update(status=crashplan.FAILED,
+                                   reason=f"the {fun} job could not be published")
+    return jids
+
+
+def _rebooted(value, boot_id):
+    """True when a ``kdump.status`` answer carries a boot_id other than ``boot_id``."""
+    return isinstance(value, dict) and bool(value.get("boot_id")) and value["boot_id"] != boot_id
+
+
+def _back(records, stage, minion, value, started, run_started):
+    """Record that ``minion`` answered again with a new boot_id (``value``): its down time."""
+    seconds = round(_now() - started, 1)
+    records[minion].update(seconds=seconds, boot_id=value["boot_id"])
+    records[minion]["timeline"]["back"] = _since(run_started)
+    _fire("back", stage=stage["name"], minion=minion, seconds=seconds)
+
+
+def _timed_out(records, stage, minions, reboot_timeout):
+    for minion in sorted(minions):
+        records[minion].update(
+            status=crashplan.FAILED,
+            reason=f"did not come back with a new boot_id within {reboot_timeout} s",
+        )
+        _fire("timeout", stage=stage["name"], minion=minion)
+
+
 # --------------------------------------------------------------------------- crash test
 
 
 def _crash_stage(client, stage, records, baseline, settings, run_started):
     """Crash every minion of ``stage`` asynchronously, wait for each to come back with a
     new boot_id, then check (and optionally analyze) its new dump. Fills ``records``."""
-    minions = stage["minions"]
-    jids = {}
     started = _now()
-    for minion in minions:
-        jid = client.cmd_async(
-            [minion], "kdump.crash", kwarg={"confirm": minion}, tgt_type="list"
-        )
-        jids[minion] = jid
-        records[minion].update(status="crashing")
-        records[minion]["timeline"]["crash"] = _since(run_started)
-        _fire("crash", stage=stage["name"], minion=minion, jid=jid)
-        if not jid:
-            records[minion].update(status=crashplan.FAILED, reason="the crash job could not be published")
-    pending = {m for m in minions if records[m]["status"] == "crashing"}
+    jids = _publish(client, stage, records, "kdump.crash", lambda minion: {"confirm": minion},
+                    "crash", run_started)
+    pending = {m for m in stage["minions"] if records[m]["status"] == "acting"}
     deadline = started + settings["reboot_timeout"]
     came_back = {}
     while pending and _now() < deadline:
         _sleep(settings["poll_interval"])
         answers = _ask(client, sorted(pending), "kdump.status", settings["timeout"])
         for minion, (ok, value) in answers.items():
-            if minion not in pending:
-                continue
-            if ok and isinstance(value, dict) and value.get("boot_id") and (
-                value["boot_id"] != baseline[minion]["boot_id"]
-            ):
+            if minion in pending and ok and _rebooted(value, baseline[minion]["boot_id"]):
                 pending.discard(minion)
                 came_back[minion] = value
-                seconds = round(_now() - started, 1)
-                records[minion].update(seconds=seconds, boot_id=value["boot_id"],
-                                       ready_after=bool(value.get("ready")))
-                records[minion]["timeline"]["back"] = _since(run_started)
-                _fire("back", stage=stage["name"], minion=minion, seconds=seconds)
+                records[minion]["ready_after"] = bool(value.get("ready"))
+                _back(records, stage, minion, value, started, run_started)
         _check_refusals(client, jids, pending, records, stage)
-    for minion in sorted(pending):
-        records[minion].update(
-            status=crashplan.FAILED,
-            reason=f"did not come back with a new boot_id within {settings['reboot_timeout']} s",
-        )
-        _fire("timeout", stage=stage["name"], minion=minion)
+    _timed_out(records, stage, pending, settings["reboot_timeout"])
     for minion in sorted(came_back):
         _verify(client, minion, stage, records, baseline, settings)
         records[minion]["timeline"]["verified"] = _since(run_started)
@@ -324,7 +339,7 @@ def _run_stages(stages, records, max_failures, run_stage, act, run_started):
     later stages are skipped. Returns ``(failures, stopped_after)``."""
     stopped_after = None
     failures = 0
-    for stage in stages:
+    for number, stage in enumerate(stages, start=1):
         if stopped_after:
             stage["status"] = crashplan.SKIPPED
             for minion in stage["minions"]:
@@ -340,7 +355,7 @@ def _run_stages(stages, records, max_failures, run_stage, act, run_started):
         failures += stage_failures
         stage["status"] = crashplan.FAILED if stage_failures else crashplan.PASSED
         _fire("stage_done", stage=stage["name"], status=stage["status"], failures=failures)
-        if crashplan.over_budget(failures, max_failures):
+        if crashplan.over_budget(failures, max_failures) and number < len(stages):
             stopped_after = stage["name"]
     return failures, stopped_after
 
@@ -495,7 +510,8 @@ def _start_events(listener, wait):
     """The ids of the minions whose ``salt/minion/<id>/start`` event arrives within ``wait``
     seconds (then whatever else is already queued, without waiting)."""
     started = []
-    event = listener.get_event(wait=max(0, wait), tag="salt/minion/", full=True)
+    # wait=0 would block for ever in salt's get_event: no_block when no time is left.
+    event = listener.get_event(wait=max(wait, 0), tag="salt/minion/", full=True, no_block=wait <= 0)
     while event:
         parts = event.get("tag", "").split("/")
         if len(parts) == 4 and parts[3] == "start":
@@ -504,73 +520,63 @@ def _start_events(listener, wait):
     return started
 
 
-def _reboot_stage(client, listener, stage, records, boot_ids, settings, run_started):
-    """Reboot every minion of ``stage`` (``system.reboot``, asynchronously), wait for its
-    start event, then for a ``kdump.status`` answer with a new boot_id, and judge it with
-    ``rebootplan.verdict``. A minion back but not ready yet (the kdump service may still be
-    loading the crash kernel) is asked again until it is, or until the deadline."""
-    started = _now()
-    deadline = started + settings["reboot_timeout"]
-    for minion in stage["minions"]:
-        jid = client.cmd_async([minion], "system.reboot", tgt_type="list")
-        records[minion].update(status="rebooting")
-        records[minion]["timeline"]["reboot"] = _since(run_started)
-        _fire("reboot", stage=stage["name"], minion=minion, jid=jid)
-        if not jid:
-            records[minion].update(status=rebootplan.FAILED, reason="the reboot job could not be published")
-    down = {m for m in stage["minions"] if records[m]["status"] == "rebooting"}
-    announced, settling, last = set(), {}, {}
-    while (down or settling) and _now() < deadline:
-        for minion in _start_events(listener, min(settings["poll_interval"], deadline - _now())):
-            if minion in down and minion not in announced:
-                announced.add(minion)
-                records[minion]["timeline"]["started"] = _since(run_started)
-                _fire("started", stage=stage["name"], minion=minion)
-        ask = sorted((down & announced) | set(settling))
-        if ask:
-            _poll_rebooted(client, ask, stage, records, boot_ids, settings, run_started,
-                           down, settling, last, started)
-    if down:  # a start event may have been missed: ask once more before giving up
-        _poll_rebooted(client, sorted(down), stage, records, boot_ids, settings, run_started,
-                       down, settling, last, started)
-    for minion in sorted(down):
-        records[minion].update(
-            status=rebootplan.FAILED,
-            reason=f"did not come back with a new boot_id within {settings['reboot_timeout']} s",
-        )
-        _fire("timeout", stage=stage["name"], minion=minion)
-    for minion in sorted(settling):
-        status, reason = rebootplan.verdict(last[minion])
-        records[minion].update(status=status, reason=reason)
-        _fire("verified", stage=stage["name"], minion=minion, status=status, reason=reason)
+class _RebootWait:
+    """The wait for one batch of rebooted minions: ``down`` (no new boot_id seen yet),
+    ``announced`` (their start event came), ``settling`` (back, not ready yet: the kdump
+    service may still be loading the crash kernel) with the ``last`` status each gave."""
 
+    def __init__(self, client, stage, records, boot_ids, settings, run_started):
+        self.client, self.stage, self.records = client, stage, records
+        self.boot_ids, self.settings, self.run_started = boot_ids, settings, run_started
+        self.started = _now()
+        self.down, self.announced, self.settling, self.last = set(), set(), set(), {}
 
-def _poll_rebooted(client, minions, stage, records, boot_ids, settings, run_started,
-                   down, settling, last, started):
-    """One ``kdump.status`` round: a new boot_id moves a minion from ``down`` to back; a
-    ready one is done, the others stay ``settling`` with their ``last`` status."""
-    answers = _values(_ask(client, minions, "kdump.status", settings["timeout"]))
-    for minion, value in answers.items():
-        if minion in down:
-            if not (isinstance(value, dict) and value.get("boot_id")
-                    and value["boot_id"] != boot_ids[minion]):
-                continue
-            down.discard(minion)
-            seconds = round(_now() - started, 1)
-            records[minion].update(seconds=seconds, boot_id=value["boot_id"])
-            records[minion]["timeline"]["back"] = _since(run_started)
-            _fire("back", stage=stage["name"], minion=minion, seconds=seconds)
-        last[minion] = value
-        settling[minion] = True
-        if isinstance(value, dict):
-            records[minion].update(ready=bool(value.get("ready")),
-                                   problems=list(value.get("problems") or []))
-        status, reason = rebootplan.verdict(value)
-        if status == rebootplan.READY:
-            del settling[minion]
-            records[minion].update(status=status, reason=reason)
-            records[minion]["timeline"]["ready"] = _since(run_started)
-            _fire("verified", stage=stage["name"], minion=minion, status=status, reason=None)
+    def run(self, listener):
+        """Reboot the batch, wait for each minion's start event, then for a ``kdump.status``
+        answer with a new boot_id (asked again until ready, or until the deadline), and
+        judge it with ``rebootplan.verdict``."""
+        stage, settings = self.stage, self.settings
+        deadline = self.started + settings["reboot_timeout"]
+        _publish(self.client, stage, self.records, "system.reboot", lambda minion: {}, "reboot",
+                 self.run_started)
+        self.down = {m for m in stage["minions"] if self.records[m]["status"] == "acting"}
+        while (self.down or self.settling) and _now() < deadline:
+            for minion in _start_events(listener, min(settings["poll_interval"], deadline - _now())):
+                if minion in self.down and minion not in self.announced:
+                    self.announced.add(minion)
+                    self.records[minion]["timeline"]["started"] = _since(self.run_started)
+                    _fire("started", stage=stage["name"], minion=minion)
+            if (self.down & self.announced) or self.settling:
+                self.poll((self.down & self.announced) | self.settling)
+        if self.down:  # a start event may have been missed: ask once more before giving up
+            self.poll(self.down)
+        _timed_out(self.records, stage, self.down, settings["reboot_timeout"])
+        for minion in sorted(self.settling):
+            status, reason = rebootplan.verdict(self.last[minion])
+            self.records[minion].update(status=status, reason=reason)
+            _fire("verified", stage=stage["name"], minion=minion, status=status, reason=reason)
+
+    def poll(self, minions):
+        """One ``kdump.status`` round: a new boot_id moves a minion from ``down`` to back; a
+        ready one is done, the others stay ``settling``."""
+        answers = _values(_ask(self.client, sorted(minions), "kdump.status", self.settings["timeout"]))
+        for minion, value in answers.items():
+            record = self.records[minion]
+            if minion in self.down:
+                if not _rebooted(value, self.boot_ids[minion]):
+                    continue
+                self.down.discard(minion)
+                _back(self.records, self.stage, minion, value, self.started, self.run_started)
+            self.last[minion] = value
+            self.settling.add(minion)
+            if isinstance(value, dict):
+                record.update(ready=bool(value.get("ready")), problems=list(value.get("problems") or []))
+            status, reason = rebootplan.verdict(value)
+            if status == rebootplan.READY:
+                self.settling.discard(minion)
+                record.update(status=status, reason=reason)
+                record["timeline"]["ready"] = _since(self.run_started)
+                _fire("verified", stage=self.stage["name"], minion=minion, status=status, reason=None)
 
 
 def reboot_pending(
@@ -686,8 +692,8 @@ def reboot_pending(
     with _listener() as listener:
         failures, stopped_after = _run_stages(
             stages, records, max_failures,
-            lambda stage: _reboot_stage(client, listener, stage, records, boot_ids, settings,
-                                        run_started),
+            lambda stage: _RebootWait(client, stage, records, boot_ids, settings,
+                                      run_started).run(listener),
             "rebooted", run_started)
     text = crashplan.comment(records.values(), stopped_after, statuses=rebootplan.STATUSES)
     return _finish("reboot_pending", records, stages, not failures, test, text,

@@ -150,12 +150,12 @@ def plan(ready, canary=DEFAULT_CANARY, wave_size=DEFAULT_WAVE_SIZE, waves=None, 
     stages = []
     if canary and ready:
         stages.append({"name": "canary", "minions": ready[:canary]})
-    rest, groups = ready[canary:], []
-    while sum(len(group) for group in groups) < len(rest):
-        start = sum(len(group) for group in groups)
-        groups.append(rest[start:start + sizes[min(len(groups), len(sizes) - 1)]])
-    stages.extend({"name": f"{label} {number}", "minions": group}
-                  for number, group in enumerate(groups, start=1))
+    rest, start, number = ready[canary:], 0, 0
+    while start < len(rest):
+        size = sizes[min(number, len(sizes) - 1)]
+        number += 1
+        stages.append({"name": f"{label} {number}", "minions": rest[start:start + size]})
+        start += size
     return stages
 
 

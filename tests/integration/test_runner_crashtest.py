@@ -1,5 +1,6 @@
-"""Integration tier for the fleet crash test: a real salt-master and three real salt-minions,
-``salt-run kdump.crashtest`` and the orchestration SLS, with the test playing the kernel.
+"""Integration tier for the kdump runner: a real salt-master and three real salt-minions,
+``salt-run kdump.crashtest``, ``kdump.reboot_pending``, ``kdump.audit`` and the two
+orchestration SLS, with the test playing the kernel.
 
 Each minion runs the project's real modules against its own fake Debian root (minion option
 ``kdump_root``): ready for kdump (crashkernel reserved and loaded, the config file present),
@@ -7,14 +8,27 @@ Each minion runs the project's real modules against its own fake Debian root (mi
 answered by a tiny service module chosen through the minion's ``providers`` option (this host
 has no init system to ask).
 
-The "kernel" is a thread here: when it sees ``c`` in a minion's fake sysrq-trigger it stops
-that minion, writes a new boot_id and (unless told not to) a new, complete Debian kdump-tools
-dump directory into its root, and starts the minion again.
+Salt's ``system.reboot`` is not confined by ``kdump_root``: on these minions it would reboot
+this machine. The same ``providers`` option replaces the ``system`` module's functions with a
+test double (``SYSTEM_MODULE``) that only writes ``<kdump_root>/run/kdumptest-reboot`` and
+refuses to act without a fake root; the fleet fixture checks on every minion that
+``system.reboot`` is that double before any test runs.
+
+The "kernel" is a thread here: when it sees ``c`` in a minion's fake sysrq-trigger, or the
+reboot request file, it stops that minion, writes a new boot_id, after a crash (unless told
+not to) a new, complete Debian kdump-tools dump directory, after a reboot the boot loader's
+crashkernel= on the running command line, and starts the minion again (or, when told so,
+leaves it down).
+
+The master-host guard compares boot_ids: these minions report their fake root's boot_id, so
+they are not the master's host, and a test that gives one of them this machine's real
+boot_id sees the whole run refused. No switch turns the guard off.
 """
 
 import datetime
 import json
 import pathlib
+import re
 import threading
 import time
 import uuid
@@ -24,6 +38,8 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[2]
 MINIONS = ("kdt-a", "kdt-b", "kdt-c")
 RUN_ARGS = ["reboot_timeout=90", "poll_interval=1", "timeout=3"]
+HOST_BOOT_ID = pathlib.Path("/proc/sys/kernel/random/boot_id")
+REBOOT_REQUEST = "run/kdumptest-reboot"
 
 SERVICE_MODULE = '''"""Test double for the service module: every service is enabled and running."""
 
@@ -41,6 +57,49 @@ def enabled(name, **kwargs):
 def status(name, sig=None, **kwargs):
     return True
 '''
+
+SYSTEM_MODULE = '''"""Test double for Salt's system module (minion providers: system): a reboot is
+a request file under the fake root for the test's "kernel"; this machine is never rebooted."""
+
+import os
+
+from salt.exceptions import CommandExecutionError
+
+__virtualname__ = "kdumptest_system"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _fake_root():
+    root = __opts__.get("kdump_root") or "/"
+    if os.path.realpath(root) == "/":
+        raise CommandExecutionError("kdumptest_system: no fake kdump_root, refusing to act")
+    return root
+
+
+def reboot(at_time=None):
+    """kdumptest double: ask the test's kernel to reboot this fake host."""
+    path = os.path.join(_fake_root(), "REBOOT_REQUEST")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write("reboot\\n")
+    return "kdumptest: reboot requested"
+
+
+def shutdown(at_time=None):
+    """kdumptest double: never shuts this machine down."""
+    raise CommandExecutionError("kdumptest_system: shutdown is not played by the tests")
+
+
+halt = poweroff = shutdown
+
+
+def kdumptest_double():
+    """True when this minion's system.reboot is this double (the fleet fixture asks)."""
+    return __salt__["system.reboot"].__doc__ == reboot.__doc__ and bool(_fake_root())
+'''.replace("REBOOT_REQUEST", REBOOT_REQUEST)
 
 DMESG = """[    0.000000] Linux version 6.1.0-18-amd64 (debian-kernel@lists.debian.org) #1 SMP
 [  812.114208] sysrq: Trigger a crash
@@ -89,14 +148,30 @@ def ready_debian_root(root):
     (old / "dmesg.202501011200").write_text(DMESG)
 
 
+def set_boot_id(root, boot_id=None):
+    boot_id = boot_id or str(uuid.uuid4())
+    write(root / "proc/sys/kernel/random/boot_id", f"{boot_id}\n")
+    return boot_id
+
+
+def configure_crashkernel(root, value):
+    """What crashkernel.configured leaves behind: the boot loader gives ``value`` from the
+    next boot on (the running kernel keeps its own until then)."""
+    grub = root / "etc/default/grub"
+    grub.write_text(re.sub(r"crashkernel=\S+?(?=[\s\"])", f"crashkernel={value}", grub.read_text()))
+
+
 class Kernel:
-    """Watches the fake sysrq-triggers and 'reboots' a crashed minion: stop, new boot_id,
-    a new dump (``saves[id]`` True) or none, start."""
+    """Watches the fake sysrq-triggers and reboot requests and 'reboots' a minion: stop, new
+    boot_id; after a crash a new dump (``saves[id]`` True) or none; after a reboot the boot
+    loader's crashkernel= in force; start (unless ``returns[id]`` is False: it stays
+    down)."""
 
     def __init__(self, minions, roots):
         self.minions, self.roots = minions, roots
         self.saves = {mid: True for mid in minions}
-        self.events = []  # (monotonic time, minion id, "crash"|"back")
+        self.returns = {mid: True for mid in minions}
+        self.events = []  # (monotonic time, minion id, "crash"|"reboot"|"back"|"down")
         self.errors = []
         self.stamp = datetime.datetime(2026, 1, 1, 0, 0)
         self.lock = threading.Lock()
@@ -107,29 +182,38 @@ class Kernel:
     def trigger(self, mid):
         return self.roots[mid] / "proc/sysrq-trigger"
 
-    def crashes(self):
+    def seen(self, what):
         with self.lock:
-            return [mid for _when, mid, what in self.events if what == "crash"]
+            return [mid for _when, mid, happened in self.events if happened == what]
+
+    def crashes(self):
+        return self.seen("crash")
 
     def watch(self):
         while not self.stop.is_set():
             for mid in self.minions:
-                trigger = self.trigger(mid)
+                trigger, request = self.trigger(mid), self.roots[mid] / REBOOT_REQUEST
                 if "c" in trigger.read_text():
                     trigger.write_text("")
-                    with self.lock:
-                        self.events.append((time.monotonic(), mid, "crash"))
-                    reboot = threading.Thread(target=self.reboot, args=(mid,), daemon=True)
-                    self.reboots.append(reboot)
-                    reboot.start()
+                    self.start_reboot(mid, "crash")
+                elif request.exists():
+                    request.unlink()
+                    self.start_reboot(mid, "reboot")
             time.sleep(0.1)
 
-    def reboot(self, mid):
+    def start_reboot(self, mid, why):
+        with self.lock:
+            self.events.append((time.monotonic(), mid, why))
+        reboot = threading.Thread(target=self.reboot, args=(mid, why), daemon=True)
+        self.reboots.append(reboot)
+        reboot.start()
+
+    def reboot(self, mid, why):
         try:
             root = self.roots[mid]
             self.minions[mid].terminate()
-            write(root / "proc/sys/kernel/random/boot_id", f"{uuid.uuid4()}\n")
-            if self.saves[mid]:
+            set_boot_id(root)
+            if why == "crash" and self.saves[mid]:
                 with self.lock:
                     self.stamp += datetime.timedelta(minutes=1)
                     stamp = self.stamp.strftime("%Y%m%d%H%M")
@@ -137,11 +221,24 @@ class Kernel:
                 dump_dir.mkdir()
                 (dump_dir / f"dump.{stamp}").write_bytes(flattened_dump())
                 (dump_dir / f"dmesg.{stamp}").write_text(DMESG)
+            if why == "reboot":
+                self.boot_with_configured_crashkernel(mid)
+            if not self.returns[mid]:
+                with self.lock:
+                    self.events.append((time.monotonic(), mid, "down"))
+                return
             self.minions[mid].start()
             with self.lock:
                 self.events.append((time.monotonic(), mid, "back"))
         except Exception as exc:  # pylint: disable=broad-except
             self.errors.append(f"{mid}: {exc!r}")
+
+    def boot_with_configured_crashkernel(self, mid):
+        root = self.roots[mid]
+        value = re.search(r"crashkernel=(\S+?)[\s\"]", (root / "etc/default/grub").read_text()).group(1)
+        cmdline = root / "proc/cmdline"
+        cmdline.write_text(re.sub(r"crashkernel=\S+", f"crashkernel={value}", cmdline.read_text()))
+        write(root / "sys/kernel/kexec_crash_size", f"{int(value.rstrip('M')) << 20}\n")
 
     def settle(self):
         for reboot in self.reboots:
@@ -161,6 +258,7 @@ def checkout(tmp_path_factory):
 def service_module(tmp_path_factory):
     moddir = tmp_path_factory.mktemp("test-modules")
     (moddir / "kdumptest_service.py").write_text(SERVICE_MODULE)
+    (moddir / "kdumptest_system.py").write_text(SYSTEM_MODULE)
     return moddir
 
 
@@ -180,7 +278,7 @@ def fleet(salt_factories, checkout, service_module, tmp_path_factory):
                 overrides={
                     "kdump_root": str(roots[mid]),
                     "module_dirs": [str(service_module)],
-                    "providers": {"service": "kdumptest_service"},
+                    "providers": {"service": "kdumptest_service", "system": "kdumptest_system"},
                 },
             )
             minions[mid].start()
@@ -191,6 +289,9 @@ def fleet(salt_factories, checkout, service_module, tmp_path_factory):
             assert ret.returncode == 0, ret
             assert "runners.kdump" in ret.data["runners"], ret.data
             assert any(name.startswith("utils.kdumplib") for name in ret.data["utils"]), ret.data
+            # system.reboot must be the double on every minion before any test may reboot.
+            ret = master.salt_cli(timeout=60).run("system.kdumptest_double", minion_tgt="kdt-*")
+            assert ret.returncode == 0 and ret.data == dict.fromkeys(MINIONS, True), ret
             kernel = Kernel(minions, roots)
             kernel.thread.start()
             yield {"master": master, "minions": minions, "roots": roots, "kernel": kernel}
@@ -218,6 +319,11 @@ def run(fleet, *args):
     return fleet["master"].salt_run_cli(timeout=300).run(*args)
 
 
+def by_id(data):
+    """A runner return's records (a list, in stage order) by minion id."""
+    return {record["minion"]: record for record in data["minions"]}
+
+
 def test_canary_then_wave_all_pass(fleet):
     kernel = fleet["kernel"]
     ret = run(fleet, "kdump.crashtest", "kdt-*", "canary=1", "wave_size=2", "analyze=True",
@@ -230,8 +336,10 @@ def test_canary_then_wave_all_pass(fleet):
         ("canary", ["kdt-a"], "passed"),
         ("wave 1", ["kdt-b", "kdt-c"], "passed"),
     ]
+    assert [record["minion"] for record in data["minions"]] == list(MINIONS)
+    assert data["summary"]["passed"] == 3 and data["duration"] > 0
     for mid in MINIONS:
-        record = data["minions"][mid]
+        record = by_id(data)[mid]
         assert record["status"] == "passed", record
         assert record["dump"].startswith("/var/crash/2026") and record["size"] == 4112, record
         assert record["panic"] == "Kernel panic - not syncing: sysrq triggered crash", record
@@ -268,11 +376,11 @@ def test_canary_back_without_a_dump_stops_the_run(fleet):
     assert ret.returncode == 1, ret
     data = ret.data
     assert data["result"] is False and data["retcode"] == 1
-    assert data["minions"]["kdt-a"]["status"] == "failed"
-    assert data["minions"]["kdt-a"]["reason"] == "no new dump was saved"
+    assert by_id(data)["kdt-a"]["status"] == "failed"
+    assert by_id(data)["kdt-a"]["reason"] == "no new dump was saved"
     for mid in ("kdt-b", "kdt-c"):
-        assert data["minions"][mid]["status"] == "skipped"
-        assert data["minions"][mid]["reason"] == "not crashed: the run stopped after the canary"
+        assert by_id(data)[mid]["status"] == "skipped"
+        assert by_id(data)[mid]["reason"] == "not crashed: the run stopped after the canary"
         assert roots[mid].joinpath("proc/sysrq-trigger").stat().st_mtime_ns == untouched[mid]
     assert kernel.crashes()[crashed_before:] == ["kdt-a"]
     assert [s["status"] for s in data["stages"]] == ["failed", "skipped", "skipped"]
@@ -290,5 +398,132 @@ def test_orchestration_sls_runs_the_runner_from_pillar(fleet):
     assert state["result"] is True, state
     assert state["__id__"] == "kdump-crashtest"
     runner_ret = state["changes"]["return"]
-    assert runner_ret["minions"]["kdt-c"]["status"] == "passed"
+    assert by_id(runner_ret)["kdt-c"]["status"] == "passed"
     assert kernel.crashes()[crashed_before:] == ["kdt-c"]
+
+
+def test_max_failures_tolerates_a_failed_minion_and_the_run_goes_on(fleet):
+    kernel = fleet["kernel"]
+    kernel.saves["kdt-a"] = False
+    crashed_before = len(kernel.crashes())
+    try:
+        ret = run(fleet, "kdump.crashtest", "kdt-[ab]", "canary=1", "wave_size=1", "max_failures=1",
+                  *RUN_ARGS)
+        kernel.settle()
+    finally:
+        kernel.saves["kdt-a"] = True
+    assert ret.returncode == 1, ret
+    data = ret.data
+    assert kernel.crashes()[crashed_before:] == ["kdt-a", "kdt-b"]
+    assert [(s["name"], s["minions"], s["status"]) for s in data["stages"]] == [
+        ("canary", ["kdt-a"], "failed"), ("wave 1", ["kdt-b"], "passed")]
+    records = by_id(data)
+    assert records["kdt-a"]["reason"] == "no new dump was saved"
+    assert records["kdt-b"]["status"] == "passed" and records["kdt-b"]["dump"].startswith("/var/crash/")
+    assert data["result"] is False and data["comment"] == "1 passed, 1 failed"
+    assert data["summary"]["passed"] == 1 and data["summary"]["failed"] == 1
+
+
+def test_bad_arguments_and_a_missing_confirm_make_salt_run_exit_non_zero(fleet):
+    kernel = fleet["kernel"]
+    with kernel.lock:
+        seen = len(kernel.events)
+    for fun, args, argument in (
+        ("kdump.crashtest", ["wave_size=0%"], "wave_size: '0%' must be a percentage"),
+        ("kdump.crashtest", ["canary=x"], "canary: 'x' is not an integer"),
+        ("kdump.crashtest", ["reboot_timeout=-5"], "reboot_timeout: -5 must be more than 0"),
+        ("kdump.reboot_pending", [], "confirm: None does not repeat the target"),
+    ):
+        ret = run(fleet, fun, "kdt-*", *args)
+        assert ret.returncode == 1, (args, ret)
+        assert ret.data["result"] is False and ret.data["comment"].startswith(argument), ret.data
+    with kernel.lock:
+        assert len(kernel.events) == seen
+
+
+def test_a_target_that_includes_the_masters_host_is_refused(fleet):
+    """kdt-c gets this machine's real boot_id: to the runner it now runs on the master's host."""
+    kernel, roots = fleet["kernel"], fleet["roots"]
+    own = roots["kdt-c"].joinpath("proc/sys/kernel/random/boot_id").read_text().strip()
+    set_boot_id(roots["kdt-c"], HOST_BOOT_ID.read_text().strip())
+    crashed_before = len(kernel.crashes())
+    try:
+        ret = run(fleet, "kdump.crashtest", "kdt-*", *RUN_ARGS)
+        audit = run(fleet, "kdump.audit", "kdt-[bc]", "timeout=3")
+    finally:
+        set_boot_id(roots["kdt-c"], own)
+    assert ret.returncode == 1, ret
+    assert ret.data["comment"] == ("refused: kdt-c runs on the master's own host; exclude it from "
+                                   "the target. Nothing was crashed")
+    records = by_id(ret.data)
+    assert records["kdt-c"]["status"] == "refused"
+    assert records["kdt-c"]["reason"].startswith("runs on the master's own host (its boot_id")
+    assert {records[mid]["status"] for mid in ("kdt-a", "kdt-b")} == {"skipped"}
+    assert kernel.crashes()[crashed_before:] == []
+    assert audit.returncode == 0, audit
+    assert by_id(audit.data)["kdt-c"]["master_host"].startswith("runs on the master's own host")
+    assert by_id(audit.data)["kdt-b"]["master_host"] is None
+
+
+def test_reboot_orchestration_refuses_without_confirm_then_reboots(fleet):
+    kernel, roots = fleet["kernel"], fleet["roots"]
+    configure_crashkernel(roots["kdt-c"], "192M")
+    args = '"tgt": "kdt-*", "reboot_timeout": 60, "poll_interval": 1, "timeout": 3'
+    ret = run(fleet, "state.orchestrate", "orch.kdump_reboot", f"pillar={{\"kdump_reboot\": {{{args}}}}}")
+    assert ret.returncode != 0, ret
+    (state,) = ret.data["data"]["kdt-master"].values()
+    assert state["result"] is False
+    assert state["changes"]["return"]["comment"].startswith("confirm: None does not repeat the target")
+    assert kernel.seen("reboot").count("kdt-c") == 0
+
+    ret = run(fleet, "state.orchestrate", "orch.kdump_reboot",
+              f"pillar={{\"kdump_reboot\": {{{args}, \"confirm\": \"kdt-*\"}}}}")
+    kernel.settle()
+    assert ret.returncode == 0, ret
+    (state,) = ret.data["data"]["kdt-master"].values()
+    assert state["result"] is True and state["__id__"] == "kdump-reboot-pending"
+    records = by_id(state["changes"]["return"])
+    assert records["kdt-c"]["status"] == "ready"
+    assert {records[mid]["status"] for mid in ("kdt-a", "kdt-b")} == {"not_pending"}
+    assert kernel.seen("reboot").count("kdt-c") == 1
+
+
+def test_reboot_pending_reboots_only_pending_minions_and_reports_one_that_never_returns(fleet):
+    """Last in this module: kdt-b stays down (reviving it would cost a minion start)."""
+    kernel, roots = fleet["kernel"], fleet["roots"]
+    configure_crashkernel(roots["kdt-a"], "256M")
+    configure_crashkernel(roots["kdt-b"], "256M")
+    audit = run(fleet, "kdump.audit", "kdt-*", "timeout=3")
+    assert audit.returncode == 1, audit
+    assert {mid: r["status"] for mid, r in by_id(audit.data).items()} == {
+        "kdt-a": "reboot_pending", "kdt-b": "reboot_pending", "kdt-c": "ready"}
+    assert by_id(audit.data)["kdt-a"]["reason"] == (
+        "reboot pending: the boot loader gives crashkernel=256M, the running kernel has crashkernel=128M")
+
+    kernel.returns["kdt-b"] = False
+    with kernel.lock:
+        seen = len(kernel.events)
+    # One batch of two, rebooted together: the wait is the timeout, not a reboot plus it.
+    ret = run(fleet, "kdump.reboot_pending", "kdt-*", "confirm=kdt-*", "batch=100%",
+              "reboot_timeout=20", "poll_interval=1", "timeout=3")
+    kernel.settle()
+    assert ret.returncode == 1, ret
+    data = ret.data
+    with kernel.lock:
+        happened = [(mid, what) for _when, mid, what in kernel.events[seen:]]
+    assert sorted(happened) == [("kdt-a", "back"), ("kdt-a", "reboot"), ("kdt-b", "down"),
+                                ("kdt-b", "reboot")]
+    assert [(s["name"], s["minions"], s["status"]) for s in data["stages"]] == [
+        ("batch 1", ["kdt-a", "kdt-b"], "failed")]
+    records = by_id(data)
+    assert records["kdt-a"]["status"] == "ready" and records["kdt-a"]["ready"] is True
+    assert records["kdt-a"]["seconds"] > 0
+    # "started" is there when the start event came before the minion answered (it may not).
+    assert {"reboot", "back", "ready"} <= set(records["kdt-a"]["timeline"])
+    assert records["kdt-b"]["status"] == "failed"
+    assert records["kdt-b"]["reason"] == "did not come back with a new boot_id within 20 s"
+    assert records["kdt-c"]["status"] == "not_pending"
+    assert data["comment"] == "1 ready, 1 failed, 1 not pending"
+    assert "crashkernel=256M" in roots["kdt-a"].joinpath("proc/cmdline").read_text()
+    progress = [(e["kind"], e.get("minion")) for e in progress_events(ret.stdout)]
+    assert ("back", "kdt-a") in progress and ("timeout", "kdt-b") in progress

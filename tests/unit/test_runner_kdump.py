@@ -5,6 +5,9 @@ clock and sleep are the fake clock's, and its master event bus a fake one that d
 minion's start event at the moment it boots, so hours of waiting take milliseconds."""
 
 import fnmatch
+import inspect
+import pathlib
+import re
 
 import pytest
 
@@ -720,3 +723,26 @@ def test_audit_classifies_every_minion_and_crashes_nothing(fleet):
     assert {fun for fun, _tgt in client.calls} == {"kdump.status"}
     ret = runner.audit("ok")
     assert ret["result"] is True and ret["retcode"] == 0 and ret["comment"] == "1 ready"
+
+
+def test_a_failure_in_the_last_stage_stops_nothing_and_says_so(fleet):
+    fleet({"mid": "a"}, {"mid": "b", "after_crash": "nodump"})
+    ret = runner.crashtest("*", canary=1, wave_size=1)
+    assert ret["result"] is False and ret["comment"] == "1 passed, 1 failed"
+    assert [s["status"] for s in ret["stages"]] == ["passed", "failed"]
+
+
+@pytest.mark.parametrize("name, function", [("kdump_crashtest", "crashtest"),
+                                            ("kdump_reboot", "reboot_pending")])
+def test_orchestration_sls_and_pillar_example_pass_every_runner_argument(name, function):
+    """salt/orch/<name>.sls passes each runner argument but test (a state-level test=True
+    skips the runner); the commented block in pillar.example documents the same keys."""
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    sls = (repo / "salt" / "orch" / f"{name}.sls").read_text(encoding="utf-8")
+    keys = set(re.findall(r"'(\w+)'", re.search(r"set keys = \[(.*?)\]", sls, re.S).group(1)))
+    arguments = set(inspect.signature(getattr(runner, function)).parameters) - {"test"}
+    assert keys | {"tgt"} == arguments
+    example = (repo / "pillar.example").read_text(encoding="utf-8").split(f"# {name}:\n", 1)[1]
+    block = example.split("\n\n", 1)[0]
+    documented = set(re.findall(r"^#   (\w+):", block, re.M))
+    assert documented | ({"waves"} if name == "kdump_crashtest" else set()) == arguments
