@@ -138,23 +138,8 @@ class Guest:
             proc.wait(timeout=30)
 
     def qemu_argv(self, serial_path):
-        return [
-            "qemu-system-x86_64",
-            "-name", "kdump-e2e",
-            "-accel", "tcg,thread=multi",
-            "-cpu", "max",
-            "-machine", "pc",
-            "-m", str(self.memory_mb),
-            "-smp", str(self.smp),
-            "-nodefaults",
-            "-display", "none",
-            "-no-reboot",
-            "-serial", f"file:{serial_path}",
-            "-nic", "none",
-            "-drive", f"file={self.root_disk},if=virtio,format=qcow2",
-            "-drive", f"file={self.dump_disk},if=virtio,format=raw",
-            "-virtfs", f"local,path={self.share},mount_tag=host0,security_model=none,id=host0",
-        ]
+        return qemu_argv("kdump-e2e", self.memory_mb, self.smp, serial_path, self.root_disk,
+                         self.dump_disk, self.share)
 
     def run_step(self, script_text, timeout=600, name=None, expect_crash=False,
                  boot_timeout=300, shutdown_timeout=120, crash_timeout=420):
@@ -256,6 +241,28 @@ class Guest:
         if out.exists():
             shutil.copytree(out, dest / "out", dirs_exist_ok=True)
         return dest
+
+
+def qemu_argv(name, memory_mb, smp, serial_path, root_disk, dump_disk, share, net=("-nic", "none")):
+    """One boot of a test guest: TCG, ``-no-reboot``, serial console to a file, the root
+    overlay and the dump disk on virtio, the 9p share; no network unless ``net`` gives one."""
+    return [
+        "qemu-system-x86_64",
+        "-name", name,
+        "-accel", "tcg,thread=multi",
+        "-cpu", "max",
+        "-machine", "pc",
+        "-m", str(memory_mb),
+        "-smp", str(smp),
+        "-nodefaults",
+        "-display", "none",
+        "-no-reboot",
+        "-serial", f"file:{serial_path}",
+        *net,
+        "-drive", f"file={root_disk},if=virtio,format=qcow2",
+        "-drive", f"file={dump_disk},if=virtio,format=raw",
+        "-virtfs", f"local,path={share},mount_tag=host0,security_model=none,id=host0",
+    ]
 
 
 def _phase_seconds(started, marks):

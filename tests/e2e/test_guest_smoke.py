@@ -1,16 +1,14 @@
 """Smoke test of the e2e harness: the cached guest boots, runs a step and Salt answers."""
 
-import json
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.guest import REPO_ROOT, Guest
+from tests.e2e import benchfile
+from tests.e2e.guest import Guest
 
 pytestmark = pytest.mark.e2e
 
-BENCH_FILE = REPO_ROOT / "bench" / "results" / "e2e-smoke.json"
 
 SMOKE_STEP = r"""
 set -eu
@@ -61,10 +59,4 @@ def test_guest_boots_and_salt_answers(e2e_image, tmp_path):
         "guest_memory_mb": guest.memory_mb,
         "guest_smp": guest.smp,
     }
-    history = []
-    if BENCH_FILE.exists():
-        previous = json.loads(BENCH_FILE.read_text(encoding="utf-8"))
-        history = previous.get("runs", [])
-    history = (history + [record])[-10:]
-    BENCH_FILE.parent.mkdir(parents=True, exist_ok=True)
-    BENCH_FILE.write_text(json.dumps({"latest": record, "runs": history}, indent=2) + "\n", encoding="utf-8")
+    benchfile.record("e2e-smoke", record)

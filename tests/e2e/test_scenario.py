@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import debug_symbols, dumpdisk
+from tests.e2e import benchfile
 from tests.e2e import formula as fx
 from tests.e2e.guest import REPO_ROOT, Guest
 from tests.e2e.hostcmd import E2EError
 
 pytestmark = pytest.mark.e2e
 
-BENCH_FILE = REPO_ROOT / "bench" / "results" / "e2e-scenario.json"
 GUEST_MEMORY_MB = 1024
 DUMP_DIR = fx.E2E_PILLAR["kdump"]["volume"]["mountpoint"]
 # Boot 2 changes the capture kernel's command line without a reboot: the crash that follows
@@ -70,12 +70,7 @@ def scenario(e2e_image, e2e_repo, tmp_path_factory):
 
 
 def _write_bench(record):
-    history = []
-    if BENCH_FILE.exists():
-        history = json.loads(BENCH_FILE.read_text(encoding="utf-8")).get("runs", [])
-    history = (history + [record])[-10:]
-    BENCH_FILE.parent.mkdir(parents=True, exist_ok=True)
-    BENCH_FILE.write_text(json.dumps({"latest": record, "runs": history}, indent=2) + "\n", encoding="utf-8")
+    benchfile.record("e2e-scenario", record)
 
 
 def _local(step, result, out_name, what):
