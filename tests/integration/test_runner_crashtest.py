@@ -387,6 +387,42 @@ def test_canary_back_without_a_dump_stops_the_run(fleet):
     assert [s["status"] for s in data["stages"]] == ["failed", "skipped", "skipped"]
 
 
+def test_crashtest_prints_the_table_and_writes_html_and_junit(fleet):
+    """The outputter the runner names, and report=/junit= files; kept under artifacts/report/
+    (docs/report.md shows them)."""
+    kernel = fleet["kernel"]
+    artifacts = REPO / "artifacts" / "report"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    html_path, junit_path = artifacts / "crashtest.html", artifacts / "crashtest.xml"
+    for path in (html_path, junit_path):
+        path.unlink(missing_ok=True)
+    ret = run(fleet, "kdump.crashtest", "kdt-*", "canary=1", "wave_size=2", "analyze=True",
+              f"report={html_path}", f"junit={junit_path}", *RUN_ARGS, "--out=kdump_report")
+    kernel.settle()
+    (artifacts / "crashtest.txt").write_text(ret.stdout, encoding="utf-8")
+    assert ret.returncode == 0, ret
+    lines = ret.stdout.splitlines()
+    # One line per progress event as it happens, then the table, then the summary.
+    assert lines[:4] == ["preflight: 3 ready, 0 not ready", "canary: crashing kdt-a",
+                         lines[2], lines[3]], ret.stdout
+    assert lines[2].startswith("canary: kdt-a crashed (job ") and lines[3].startswith("canary: kdt-a back after ")
+    assert "canary: kdt-a dump 4.0 KiB ok" in lines, ret.stdout
+    header = next(i for i, line in enumerate(lines) if line.startswith("minion "))
+    rows = [[cell.strip() for cell in line.split("|")] for line in lines[header + 2:header + 5]]
+    assert [row[:3] for row in rows] == [["kdt-a", "canary", "passed"], ["kdt-b", "wave 1", "passed"],
+                                         ["kdt-c", "wave 1", "passed"]], ret.stdout
+    assert all(row[4].startswith("/var/crash/2026") and row[5] == "4.0 KiB" for row in rows), ret.stdout
+    assert all(row[6] == "Kernel panic - not syncing: sysrq tri..." for row in rows), ret.stdout
+    summary = lines[header + 6]
+    assert summary.startswith("3 passed, 0 failed, 0 excluded in "), ret.stdout
+
+    page = html_path.read_text(encoding="utf-8")
+    assert summary in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    suite = ET.parse(junit_path).getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("failures")) == ("3", "0")
+    assert sorted(case.get("name") for case in suite.iter("testcase")) == list(MINIONS)
+
+
 def test_orchestration_sls_runs_the_runner_from_pillar(fleet):
     kernel = fleet["kernel"]
     crashed_before = len(kernel.crashes())
@@ -528,39 +564,3 @@ def test_reboot_pending_reboots_only_pending_minions_and_reports_one_that_never_
     assert "crashkernel=256M" in roots["kdt-a"].joinpath("proc/cmdline").read_text()
     progress = [(e["kind"], e.get("minion")) for e in progress_events(ret.stdout)]
     assert ("back", "kdt-a") in progress and ("timeout", "kdt-b") in progress
-
-
-def test_crashtest_prints_the_table_and_writes_html_and_junit(fleet):
-    """The outputter the runner names, and report=/junit= files; kept under artifacts/report/
-    (docs/report.md shows them)."""
-    kernel = fleet["kernel"]
-    artifacts = REPO / "artifacts" / "report"
-    artifacts.mkdir(parents=True, exist_ok=True)
-    html_path, junit_path = artifacts / "crashtest.html", artifacts / "crashtest.xml"
-    for path in (html_path, junit_path):
-        path.unlink(missing_ok=True)
-    ret = run(fleet, "kdump.crashtest", "kdt-*", "canary=1", "wave_size=2", "analyze=True",
-              f"report={html_path}", f"junit={junit_path}", *RUN_ARGS, "--out=kdump_report")
-    kernel.settle()
-    (artifacts / "crashtest.txt").write_text(ret.stdout, encoding="utf-8")
-    assert ret.returncode == 0, ret
-    lines = ret.stdout.splitlines()
-    # One line per progress event as it happens, then the table, then the summary.
-    assert lines[:4] == ["preflight: 3 ready, 0 not ready", "canary: crashing kdt-a",
-                         lines[2], lines[3]], ret.stdout
-    assert lines[2].startswith("canary: kdt-a crashed (job ") and lines[3].startswith("canary: kdt-a back after ")
-    assert "canary: kdt-a dump ok" in lines, ret.stdout
-    header = next(i for i, line in enumerate(lines) if line.startswith("minion "))
-    rows = [[cell.strip() for cell in line.split("|")] for line in lines[header + 2:header + 5]]
-    assert [row[:3] for row in rows] == [["kdt-a", "canary", "passed"], ["kdt-b", "wave 1", "passed"],
-                                         ["kdt-c", "wave 1", "passed"]], ret.stdout
-    assert all(row[4].startswith("/var/crash/2026") and row[5] == "4.0 KiB" for row in rows), ret.stdout
-    assert all(row[6] == "Kernel panic - not syncing: sysrq tri..." for row in rows), ret.stdout
-    summary = lines[header + 6]
-    assert summary.startswith("3 passed, 0 failed, 0 excluded in "), ret.stdout
-
-    page = html_path.read_text(encoding="utf-8")
-    assert summary in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
-    suite = ET.parse(junit_path).getroot().find("testsuite")
-    assert (suite.get("tests"), suite.get("failures")) == ("3", "0")
-    assert sorted(case.get("name") for case in suite.iter("testcase")) == list(MINIONS)
