@@ -145,6 +145,15 @@ def _since(started):
     return round(_now() - started, 1)
 
 
+def _wait_settings(reboot_timeout, poll_interval, timeout):
+    """The waiting arguments the crash test and the reboot share, checked (ValueError)."""
+    return {
+        "reboot_timeout": crashplan.parse_seconds("reboot_timeout", reboot_timeout),
+        "poll_interval": crashplan.parse_seconds("poll_interval", poll_interval),
+        "timeout": crashplan.parse_seconds("timeout", timeout),
+    }
+
+
 def _check_tgt(tgt):
     if not tgt or not isinstance(tgt, (str, list)):
         raise ValueError(f"tgt: {tgt!r} names no minion")
@@ -436,9 +445,7 @@ def crashtest(
         max_failures = crashplan.parse_count("max_failures", max_failures, minimum=0)
         wave_size, waves = _sizes("wave_size", wave_size, waves, crashplan.DEFAULT_WAVE_SIZE)
         settings = {
-            "reboot_timeout": crashplan.parse_seconds("reboot_timeout", reboot_timeout),
-            "poll_interval": crashplan.parse_seconds("poll_interval", poll_interval),
-            "timeout": crashplan.parse_seconds("timeout", timeout),
+            **_wait_settings(reboot_timeout, poll_interval, timeout),
             "analyze": bool(analyze),
             "vmlinux": vmlinux,
         }
@@ -653,11 +660,7 @@ def reboot_pending(
             wave_size, waves = None, crashplan.parse_waves(batch, name="batch")
         else:
             wave_size, waves = _sizes("batch", batch, None, rebootplan.DEFAULT_BATCH)
-        settings = {
-            "reboot_timeout": crashplan.parse_seconds("reboot_timeout", reboot_timeout),
-            "poll_interval": crashplan.parse_seconds("poll_interval", poll_interval),
-            "timeout": crashplan.parse_seconds("timeout", timeout),
-        }
+        settings = _wait_settings(reboot_timeout, poll_interval, timeout)
         if not test:
             rebootplan.check_confirm(tgt, confirm)
     except ValueError as exc:
