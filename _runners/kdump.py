@@ -265,27 +265,15 @@ def _timed_out(records, stage, minions, reboot_timeout):
 # --------------------------------------------------------------------------- crash test
 
 
-def _crash_stage(client, stage, records, baseline, settings, run_started):
+def _crash_stage(client, listener, stage, records, baseline, settings, run_started):
     """Crash every minion of ``stage`` asynchronously, wait for each to come back with a
-    new boot_id, then check (and optionally analyze) its new dump. Fills ``records``."""
-    started = _now()
-    jids = _publish(client, stage, records, "kdump.crash", lambda minion: {"confirm": minion},
-                    "crash", run_started)
-    pending = {m for m in stage["minions"] if records[m]["status"] == "acting"}
-    deadline = started + settings["reboot_timeout"]
-    came_back = {}
-    while pending and _now() < deadline:
-        _sleep(settings["poll_interval"])
-        answers = _ask(client, sorted(pending), "kdump.status", settings["timeout"])
-        for minion, (ok, value) in answers.items():
-            if minion in pending and ok and _rebooted(value, baseline[minion]["boot_id"]):
-                pending.discard(minion)
-                came_back[minion] = value
-                records[minion]["ready_after"] = bool(value.get("ready"))
-                _back(records, stage, minion, value, started, run_started)
-        _check_refusals(client, jids, pending, records, stage)
-    _timed_out(records, stage, pending, settings["reboot_timeout"])
-    for minion in sorted(came_back):
+    new boot_id (its start event, then a ``kdump.status`` answer), then check (and
+    optionally analyze) its new dump. Fills ``records``."""
+    boot_ids = {minion: baseline[minion]["boot_id"] for minion in stage["minions"]}
+    wait = _StageWait(client, stage, records, boot_ids, settings, run_started,
+                      fun="kdump.crash", kwarg=lambda minion: {"confirm": minion}, kind="crash")
+    for minion, value in sorted(wait.run(listener).items()):
+        records[minion]["ready_after"] = bool(value.get("ready"))
         _verify(client, minion, stage, records, baseline, settings)
         records[minion]["timeline"]["verified"] = _since(run_started)
 
@@ -501,10 +489,12 @@ def crashtest(
         ret = _finish("crashtest", records, stages, True, test, text, crashplan.STATUSES, run_started)
         return _reported(ret, report, junit)
 
-    failures, stopped_after = _run_stages(
-        stages, records, max_failures,
-        lambda stage: _crash_stage(client, stage, records, baseline, settings, run_started),
-        "crashed", run_started)
+    with _listener() as listener:
+        failures, stopped_after = _run_stages(
+            stages, records, max_failures,
+            lambda stage: _crash_stage(client, listener, stage, records, baseline, settings,
+                                       run_started),
+            "crashed", run_started)
     text = crashplan.comment(records.values(), stopped_after)
     ret = _finish("crashtest", records, stages, not failures, test, text, crashplan.STATUSES, run_started)
     return _reported(ret, report, junit)
@@ -543,25 +533,35 @@ def _start_events(listener, wait):
     return started
 
 
-class _RebootWait:
-    """The wait for one batch of rebooted minions: ``down`` (no new boot_id seen yet),
-    ``announced`` (their start event came), ``settling`` (back, not ready yet: the kdump
-    service may still be loading the crash kernel) with the ``last`` status each gave."""
+class _StageWait:
+    """The wait for one stage of minions sent down by ``fun`` (``system.reboot`` or
+    ``kdump.crash``): ``down`` (no new boot_id seen yet), ``announced`` (their
+    ``salt/minion/<id>/start`` event came), and, with ``settle``, ``settling`` (back, not
+    ready yet: the kdump service may still be loading the crash kernel) with the ``last``
+    status each gave.
 
-    def __init__(self, client, stage, records, boot_ids, settings, run_started):
+    Only announced minions are asked: a call to a minion that is down costs the whole call
+    timeout, which used to delay noticing the others that were back. A start event that was
+    missed is made up for by one last round when the deadline comes."""
+
+    def __init__(self, client, stage, records, boot_ids, settings, run_started, fun, kwarg, kind,
+                 settle=False):
         self.client, self.stage, self.records = client, stage, records
         self.boot_ids, self.settings, self.run_started = boot_ids, settings, run_started
+        self.fun, self.kwarg, self.kind, self.settle = fun, kwarg, kind, settle
         self.started = _now()
         self.down, self.announced, self.settling, self.last = set(), set(), set(), {}
+        self.back = {}
 
     def run(self, listener):
-        """Reboot the batch, wait for each minion's start event, then for a ``kdump.status``
-        answer with a new boot_id (asked again until ready, or until the deadline), and
-        judge it with ``rebootplan.verdict``."""
+        """Publish ``fun`` to the stage, wait for each minion's start event, then for a
+        ``kdump.status`` answer with a new boot_id (with ``settle``: asked again until ready,
+        judged by ``rebootplan.verdict``). Returns ``{id: status}`` of the minions that came
+        back (and, with ``settle``, were judged)."""
         stage, settings = self.stage, self.settings
         deadline = self.started + settings["reboot_timeout"]
-        _publish(self.client, stage, self.records, "system.reboot", lambda minion: {}, "reboot",
-                 self.run_started)
+        jids = _publish(self.client, stage, self.records, self.fun, self.kwarg, self.kind,
+                        self.run_started)
         self.down = {m for m in stage["minions"] if self.records[m]["status"] == "acting"}
         while (self.down or self.settling) and _now() < deadline:
             for minion in _start_events(listener, min(settings["poll_interval"], deadline - _now())):
@@ -571,6 +571,8 @@ class _RebootWait:
                     _fire("started", stage=stage["name"], minion=minion)
             if (self.down & self.announced) or self.settling:
                 self.poll((self.down & self.announced) | self.settling)
+            if self.fun == "kdump.crash":
+                _check_refusals(self.client, jids, self.down, self.records, stage)
         if self.down:  # a start event may have been missed: ask once more before giving up
             self.poll(self.down)
         _timed_out(self.records, stage, self.down, settings["reboot_timeout"])
@@ -578,10 +580,11 @@ class _RebootWait:
             status, reason = rebootplan.verdict(self.last[minion])
             self.records[minion].update(status=status, reason=reason)
             _fire("verified", stage=stage["name"], minion=minion, status=status, reason=reason)
+        return self.back
 
     def poll(self, minions):
-        """One ``kdump.status`` round: a new boot_id moves a minion from ``down`` to back; a
-        ready one is done, the others stay ``settling``."""
+        """One ``kdump.status`` round: a new boot_id moves a minion from ``down`` to back;
+        with ``settle``, a ready one is done and the others stay ``settling``."""
         answers = _values(_ask(self.client, sorted(minions), "kdump.status", self.settings["timeout"]))
         for minion, value in answers.items():
             record = self.records[minion]
@@ -589,7 +592,10 @@ class _RebootWait:
                 if not _rebooted(value, self.boot_ids[minion]):
                     continue
                 self.down.discard(minion)
+                self.back[minion] = value
                 _back(self.records, self.stage, minion, value, self.started, self.run_started)
+            if not self.settle:
+                continue
             self.last[minion] = value
             self.settling.add(minion)
             if isinstance(value, dict):
@@ -711,8 +717,9 @@ def reboot_pending(
     with _listener() as listener:
         failures, stopped_after = _run_stages(
             stages, records, max_failures,
-            lambda stage: _RebootWait(client, stage, records, boot_ids, settings,
-                                      run_started).run(listener),
+            lambda stage: _StageWait(client, stage, records, boot_ids, settings, run_started,
+                                     fun="system.reboot", kwarg=lambda minion: {}, kind="reboot",
+                                     settle=True).run(listener),
             "rebooted", run_started)
     text = crashplan.comment(records.values(), stopped_after, statuses=rebootplan.STATUSES)
     return _finish("reboot_pending", records, stages, not failures, test, text,

@@ -355,12 +355,14 @@ def test_canary_then_wave_all_pass(fleet):
                                  ("kdt-c", "back"), ("kdt-c", "crash")], order
     assert data["comment"] == "3 passed"
     progress = [(e["kind"], e.get("minion") or e.get("stage")) for e in progress_events(ret.stdout)]
-    assert progress[:6] == [("preflight", None), ("stage", "canary"), ("crash", "kdt-a"),
-                            ("back", "kdt-a"), ("verified", "kdt-a"), ("stage_done", "canary")]
+    # "started": the minion's start event, after which it is asked (never while down).
+    assert progress[:7] == [("preflight", None), ("stage", "canary"), ("crash", "kdt-a"),
+                            ("started", "kdt-a"), ("back", "kdt-a"), ("verified", "kdt-a"),
+                            ("stage_done", "canary")]
     assert progress[-1] == ("stage_done", "wave 1")
-    assert sorted(progress[6:-1]) == sorted(
+    assert sorted(progress[7:-1]) == sorted(
         [("stage", "wave 1")] + [(kind, mid) for mid in ("kdt-b", "kdt-c")
-                                 for kind in ("crash", "back", "verified")])
+                                 for kind in ("crash", "started", "back", "verified")])
 
 
 def test_canary_back_without_a_dump_stops_the_run(fleet):
@@ -403,9 +405,9 @@ def test_crashtest_prints_the_table_and_writes_html_and_junit(fleet):
     assert ret.returncode == 0, ret
     lines = ret.stdout.splitlines()
     # One line per progress event as it happens, then the table, then the summary.
-    assert lines[:4] == ["preflight: 3 ready, 0 not ready", "canary: crashing kdt-a",
-                         lines[2], lines[3]], ret.stdout
-    assert lines[2].startswith("canary: kdt-a crashed (job ") and lines[3].startswith("canary: kdt-a back after ")
+    assert lines[:5] == ["preflight: 3 ready, 0 not ready", "canary: crashing kdt-a",
+                         lines[2], "canary: kdt-a is starting", lines[4]], ret.stdout
+    assert lines[2].startswith("canary: kdt-a crashed (job ") and lines[4].startswith("canary: kdt-a back after ")
     assert "canary: kdt-a dump 4.0 KiB ok" in lines, ret.stdout
     header = next(i for i, line in enumerate(lines) if line.startswith("minion "))
     rows = [[cell.strip() for cell in line.split("|")] for line in lines[header + 2:header + 5]]

@@ -346,6 +346,37 @@ def test_all_pass_canary_first_then_waves(fleet, events, clock):
             "seconds": by_id(ret)["web1"]["seconds"]} in events.fired
 
 
+def test_a_crashed_minion_is_noticed_at_its_start_event_and_never_asked_while_down(fleet, clock):
+    """P4: the runner's own overhead. A down minion is never asked (a call to it would cost
+    the whole call timeout and delay noticing the other minion of the wave that is back)."""
+    client = fleet({"mid": "fast", "down_for": 100}, {"mid": "slow", "down_for": 400})
+    asked_while_down = []
+    cmd = client.cmd
+
+    def watching_cmd(tgt, fun, **kwargs):
+        if fun == "kdump.status" and isinstance(tgt, list):
+            asked_while_down.extend(m for m in tgt if not client.minions[m].up)
+        return cmd(tgt, fun, **kwargs)
+
+    client.cmd = watching_cmd
+    ret = runner.crashtest("*", canary=0, wave_size=2, poll_interval=10, timeout=30)
+    assert ret["result"] is True, ret
+    assert asked_while_down == []
+    records = by_id(ret)
+    # back within one poll interval of its boot, whatever the other minion of the wave does
+    assert 100 <= records["fast"]["seconds"] <= 100 + 10
+    assert 400 <= records["slow"]["seconds"] <= 400 + 10
+    assert records["fast"]["timeline"]["started"] <= records["fast"]["timeline"]["back"]
+
+
+def test_a_crashed_minion_whose_start_event_is_lost_is_found_by_the_last_poll(fleet):
+    client = fleet({"mid": "a", "down_for": 100}, lose=["a"])
+    ret = runner.crashtest("a", canary=1, reboot_timeout=300)
+    assert by_id(ret)["a"]["status"] == "passed", ret
+    assert "started" not in by_id(ret)["a"]["timeline"]
+    assert client.crashed() == ["a"]
+
+
 def test_canary_failure_stops_everything(fleet, clock):
     client = fleet({"mid": "web1", "after_crash": "never"}, {"mid": "web2"}, {"mid": "web3"})
     ret = runner.crashtest("web*", canary=1, wave_size=1, reboot_timeout=600, poll_interval=30)
