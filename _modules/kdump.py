@@ -1004,12 +1004,13 @@ def crash(confirm=None, force=False):
 # --------------------------------------------------------------------------- dump volume
 
 
-def _check_volume_args(vg, lv, size, fstype, mountpoint, mount_at_boot):
+def _check_volume_args(vg, lv, size, fstype, mountpoint, mount_at_boot, dumps=1):
     """The parsed size spec; SaltInvocationError naming the argument, before anything runs."""
     try:
         dumpvolume.check_lvm_name("vg", vg)
         dumpvolume.check_lvm_name("lv", lv)
         spec = dumpvolume.parse_size_spec(size)
+        dumpvolume.check_dumps(dumps)
     except ValueError as exc:
         raise _invalid(exc) from None
     if fstype not in dumpvolume.FSTYPES:
@@ -1113,14 +1114,15 @@ def volume_info(vg, lv):
     }
 
 
-def _wanted_bytes(spec, extent):
+def _wanted_bytes(spec, extent, dumps=1):
     estimate_bytes = mem = None
     if spec["kind"] == "auto":
         estimate_bytes = estimate()["bytes"]
     elif spec["kind"] == "percent_ram":
         mem = _mem_bytes()
     try:
-        return dumpvolume.target_bytes(spec, extent, estimate_bytes=estimate_bytes, mem_bytes=mem)
+        return dumpvolume.target_bytes(spec, extent, estimate_bytes=estimate_bytes, mem_bytes=mem,
+                                       dumps=dumps)
     except ValueError as exc:
         raise _invalid(exc) from None
 
@@ -1241,7 +1243,8 @@ def _apply_volume(info, plan, wanted, vg, lv, fstype):
             _grow_fs(devices, fstype)
 
 
-def dump_volume(vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boot=False, test=False):
+def dump_volume(vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boot=False, test=False,
+                dumps=1):
     """
     Provide an LVM logical volume with a filesystem for dumps, like the classic kickstart's
     ``lvcreate --size 1000 --name crashlv rootvg; mkfs.ext3``, safely repeatable.
@@ -1254,13 +1257,15 @@ def dump_volume(vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boot=Fals
 
     :param str vg: the volume group.
     :param str lv: the logical volume name.
-    :param str size: ``1000M``/``4G``; ``auto`` (``kdump.estimate`` + 25 %, at least
-        64 MiB); or ``N%RAM``. Rounded up to whole extents.
+    :param str size: ``1000M``/``4G``; ``auto`` (``dumps`` × ``kdump.estimate`` + 25 %, at
+        least 64 MiB); or ``N%RAM``. Rounded up to whole extents.
     :param str fstype: ``ext3``, ``ext4`` (default) or ``xfs``.
     :param str mountpoint: where it is mounted (required with ``mount_at_boot``).
     :param bool mount_at_boot: True: fstab entry and mounted now; False: left for the kdump
         service to mount.
     :param bool test: only report what would change.
+    :param int dumps: how many dumps ``auto`` makes room for (default 1; the formula passes
+        ``kdump:retention:keep`` + 1, see ``kdumplib.dumpvolume.dumps_to_hold``).
     :return: ``{"device", "size_bytes": int, "changed": bool, "changes": {"lv"?, "filesystem"?,
         "mount"?: {"old", "new"}}, "notes": [str], "checked": True}``; under ``test=True``
         without the LVM tools (lvm2 not installed yet) ``checked`` is False, ``changed`` None
@@ -1276,7 +1281,7 @@ def dump_volume(vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boot=Fals
         salt '*' kdump.dump_volume rootvg crashlv 1000M fstype=ext3 test=True
         salt '*' kdump.dump_volume rootvg crashlv auto mountpoint=/var/crash mount_at_boot=True
     """
-    spec = _check_volume_args(vg, lv, size, fstype, mountpoint, mount_at_boot)
+    spec = _check_volume_args(vg, lv, size, fstype, mountpoint, mount_at_boot, dumps)
     device = dumpvolume.device_paths(vg, lv)[0]
     if test and "lvm.vgdisplay" not in __salt__:
         return {
@@ -1288,7 +1293,7 @@ def dump_volume(vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boot=Fals
             ),
         }
     info = volume_info(vg, lv)
-    wanted = _wanted_bytes(spec, info["extent_bytes"])
+    wanted = _wanted_bytes(spec, info["extent_bytes"], dumps)
     changes, notes = _plan_volume(info, wanted, fstype, vg, lv)
     if not test:
         try:

@@ -374,9 +374,9 @@ def ready(name, require_reboot="warn", service_starts_unreserved=False):
 # --- kdump.dump_target -------------------------------------------------------------------
 
 
-def _dump_target(ret, vg, lv, size, fstype, mountpoint, mount_at_boot):
+def _dump_target(ret, vg, lv, size, fstype, mountpoint, mount_at_boot, dumps):
     args = {"vg": vg, "lv": lv, "size": size, "fstype": fstype, "mountpoint": mountpoint,
-            "mount_at_boot": mount_at_boot}
+            "mount_at_boot": mount_at_boot, "dumps": dumps}
     predicted = __salt__["kdump.dump_volume"](test=True, **args)
     if __opts__["test"] and not predicted["checked"]:
         ret["result"] = None
@@ -394,7 +394,7 @@ def _dump_target(ret, vg, lv, size, fstype, mountpoint, mount_at_boot):
     return ret
 
 
-_DUMP_TARGET_ARGS = ("vg", "lv", "size", "fstype", "mountpoint", "mount_at_boot")
+_DUMP_TARGET_ARGS = ("vg", "lv", "size", "fstype", "mountpoint", "mount_at_boot", "dumps")
 
 
 def _keyed(ret, pillar_key):
@@ -409,7 +409,8 @@ def _keyed(ret, pillar_key):
 
 
 def dump_target(
-    name, vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boot=False, pillar_key=None
+    name, vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boot=False, pillar_key=None,
+    dumps=1,
 ):  # pylint: disable=too-many-arguments
     """
     Provide an LVM logical volume with a filesystem for dumps, like the classic kickstart's
@@ -418,12 +419,14 @@ def dump_target(
     :param str name: the state ID.
     :param str vg: the volume group.
     :param str lv: the logical volume name.
-    :param str size: ``1000M``/``4G``; ``auto`` (the ``kdump.estimate`` plus a margin of
-        25 %, at least 64 MiB); or ``N%RAM``. Rounded up to whole extents.
+    :param str size: ``1000M``/``4G``; ``auto`` (``dumps`` × the ``kdump.estimate`` plus a
+        margin of 25 %, at least 64 MiB); or ``N%RAM``. Rounded up to whole extents.
     :param str fstype: ``ext3``, ``ext4`` (default) or ``xfs``.
     :param str mountpoint: where it is mounted (required with ``mount_at_boot``).
     :param bool mount_at_boot: True: fstab entry and mounted now (Salt's ``mount.set_fstab``, ``mount.mount``);
         False (default): left unmounted, the kdump service mounts it when saving a dump.
+    :param int dumps: how many dumps ``auto`` holds (default 1; the formula passes
+        ``kdump:retention:keep`` + 1: the dumps kept and the next one).
     :param str pillar_key: where these arguments come from in pillar (the formula passes
         ``kdump:volume``): errors then name ``kdump:volume:vg`` instead of ``vg``.
 
@@ -440,5 +443,5 @@ def dump_target(
             - size: 1000M
             - fstype: ext3
     """
-    ret = _run_state(_dump_target, name, vg, lv, size, fstype, mountpoint, mount_at_boot)
+    ret = _run_state(_dump_target, name, vg, lv, size, fstype, mountpoint, mount_at_boot, dumps)
     return _keyed(ret, pillar_key)

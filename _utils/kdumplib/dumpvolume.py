@@ -35,12 +35,20 @@ def parse_size_spec(size):
     return {"kind": "absolute", "bytes": sizes.parse_size(normalized)}
 
 
-def auto_bytes(estimate_bytes):
-    """Bytes for ``size: auto``: the dump estimate plus a margin (see AUTO_MARGIN_*)."""
+def check_dumps(dumps):
+    """``dumps``: a whole number >= 1 (ValueError naming it otherwise)."""
+    if isinstance(dumps, bool) or not isinstance(dumps, int) or dumps < 1:
+        raise ValueError(f"dumps: {dumps!r} must be a whole number >= 1")
+    return dumps
+
+
+def auto_bytes(estimate_bytes, dumps=1):
+    """Bytes for ``size: auto``: room for ``dumps`` dumps of the estimate, plus a margin
+    (see AUTO_MARGIN_*) on their total."""
     if estimate_bytes < 0:
         raise ValueError(f"estimate {estimate_bytes!r} is negative")
-    margin = max(int(estimate_bytes * AUTO_MARGIN_RATIO), AUTO_MARGIN_MIN)
-    return estimate_bytes + margin
+    need = estimate_bytes * check_dumps(dumps)
+    return need + max(int(need * AUTO_MARGIN_RATIO), AUTO_MARGIN_MIN)
 
 
 def percent_ram_bytes(percent, mem_bytes):
@@ -58,14 +66,15 @@ def round_up_to_extent(num_bytes, extent_bytes):
     return max(extents, 1) * extent_bytes
 
 
-def target_bytes(spec, extent_bytes, estimate_bytes=None, mem_bytes=None):
-    """The LV size in bytes for a parsed ``spec`` (``parse_size_spec``), in whole extents."""
+def target_bytes(spec, extent_bytes, estimate_bytes=None, mem_bytes=None, dumps=1):
+    """The LV size in bytes for a parsed ``spec`` (``parse_size_spec``), in whole extents;
+    ``auto`` holds ``dumps`` dumps."""
     if spec["kind"] == "absolute":
         wanted = spec["bytes"]
     elif spec["kind"] == "auto":
         if estimate_bytes is None:
             raise ValueError("size: auto needs the dump estimate")
-        wanted = auto_bytes(estimate_bytes)
+        wanted = auto_bytes(estimate_bytes, dumps)
     elif spec["kind"] == "percent_ram":
         wanted = percent_ram_bytes(spec["percent"], mem_bytes or 0)
     else:

@@ -18,6 +18,9 @@ kdump-dump-target:
     - fstype: {{ kdump.volume.fstype | json }}
     - mountpoint: {{ kdump.volume.mountpoint | json }}
     - mount_at_boot: {{ kdump.volume.mount_at_boot | json }}
+    # size auto makes room for the dumps retention keeps plus the next crash's (pruning
+    # happens at the next run, not in the capture kernel); every dump kept: the last + next.
+    - dumps: {{ (kdump.retention.keep + 1) if kdump.retention.keep is not none else 2 }}
     # Errors name the pillar key (kdump:volume:vg), not only the argument.
     - pillar_key: kdump:volume
     - require:

@@ -138,6 +138,8 @@ def test_example_pillar_renders_for_each_family(render, family, family_opts):
         "mountpoint": "/var/crash",
     }
     assert args["mount_at_boot"] is True
+    # size auto holds the dumps retention keeps (pillar.example: 3) and the next crash's
+    assert args["dumps"] == 4
     assert args["pillar_key"] == "kdump:volume"
     assert ("pkg", "kdump-package") in requisites(args)
 

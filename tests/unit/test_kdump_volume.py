@@ -248,6 +248,9 @@ def test_dump_target_auto_and_percent_of_ram_round_up_to_extents(system, monkeyp
     assert ret["changes"]["lv"] == {"old": None, "new": "380M"}
     ret = state.dump_target("v", vg="rootvg", lv="ram", size="10%RAM")  # of 4096 MiB
     assert ret["changes"]["lv"] == {"old": None, "new": "412M"}
+    # room for the dumps retention keeps and the next: 4 × 301 MiB + 25 % = 1505 MiB
+    ret = state.dump_target("v", vg="rootvg", lv="kept", size="auto", dumps=4)
+    assert ret["changes"]["lv"] == {"old": None, "new": "1508M"}
 
 
 def test_dump_target_mounts_at_boot_through_salts_mount_functions(system, opts):
@@ -276,6 +279,7 @@ def test_dump_target_mounts_at_boot_through_salts_mount_functions(system, opts):
         ({"mountpoint": "var/crash"}, "mountpoint:"),
         ({"mount_at_boot": "yes"}, "mount_at_boot:"),
         ({"mount_at_boot": True}, "mountpoint: required"),
+        ({"dumps": 0}, "dumps:"),
     ],
 )
 def test_dump_target_bad_arguments(system, kwargs, starts):

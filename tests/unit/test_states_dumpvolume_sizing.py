@@ -31,6 +31,20 @@ def test_auto_margin_is_a_quarter_but_at_least_64_mib():
     assert dumpvolume.auto_bytes(1000 * MIB) == 1250 * MIB
 
 
+def test_auto_holds_several_dumps_with_the_margin_on_their_total():
+    # retention keep 3: the three kept and the next crash's
+    assert dumpvolume.auto_bytes(100 * MIB, dumps=4) == 500 * MIB
+    assert dumpvolume.auto_bytes(10 * MIB, dumps=2) == 84 * MIB
+    extent = 4 * MIB
+    assert dumpvolume.target_bytes({"kind": "auto"}, extent, estimate_bytes=70 * MIB, dumps=4) == 352 * MIB
+
+
+@pytest.mark.parametrize("dumps", [0, -1, 1.5, "2", True, None])
+def test_dumps_must_be_a_whole_number_of_at_least_one(dumps):
+    with pytest.raises(ValueError, match=r"^dumps: "):
+        dumpvolume.auto_bytes(100 * MIB, dumps=dumps)
+
+
 def test_target_bytes_rounds_up_to_whole_extents():
     extent = 4 * MIB
     assert dumpvolume.target_bytes({"kind": "absolute", "bytes": 1001 * MIB}, extent) == 1004 * MIB
