@@ -68,7 +68,8 @@ def test_a_real_zstd_initramfs_with_the_zstd_tool():
     (b"garbage!", "neither cpio nor a known compression at byte 0"),
     (capturefiles.cpio({"a": b"x" * 100})[:150], "runs past the end"),
     (b"070701ZZZZZZZZ" + b"0" * 100, "bad cpio header at byte 0"),
-    (gzip.compress(b"not a cpio"), "no cpio header at byte 0"),
+    (gzip.compress(b"not a cpio"), r"neither cpio .* at byte 0 \(in the gzip data at byte 0\)"),
+    (b"\x1f\x8b" + b"broken", "the gzip data at byte 0 does not decompress"),
 ])
 def test_broken_initramfs_is_a_clear_error(data, message):
     with pytest.raises(ValueError, match=message):
