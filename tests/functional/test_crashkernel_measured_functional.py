@@ -3,6 +3,9 @@ whose /var/lib/kdump holds a capture kernel and initrd built in memory: the reco
 follows the capture initrd (a kernel upgrade, a bigger initrd) and a value inside the band is
 left alone."""
 
+import shutil
+import subprocess
+
 import pytest
 
 from kdumplib import capturesize
@@ -115,3 +118,14 @@ def test_measured_follows_the_capture_initrd(loaders, debian_host):
     assert "reboot required for the reservation to take effect" in drifted.comment
     assert f"crashkernel={second['value']}" in configured(root)
     assert state.configured(name="measured").changes == {}
+
+
+@pytest.mark.skipif(not shutil.which("zstd"), reason="zstd not installed")
+def test_a_zstd_capture_initrd_is_unpacked_with_the_zstd_tool(loaders, debian_host):
+    """Debian 12's initramfs-tools compresses with zstd, which the stdlib cannot read."""
+    root, _ = debian_host
+    main = subprocess.run(["zstd", "-q", "-c"], input=capturefiles.cpio({"bin/busybox": b"b" * (3 * M)}),
+                          capture_output=True, check=True).stdout
+    root.joinpath(f"var/lib/kdump/initrd.img-{RELEASE}").write_bytes(capturefiles.cpio({"early": b"e"}) + main)
+    found = loaders.modules.crashkernel.measure()
+    assert found["parts"]["unpacked"] == 4096 + 3 * M and found["parts"]["modules"] == 0
