@@ -192,6 +192,10 @@ def _decompress(kind, data):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+class _NoCaptureInitrd(CommandExecutionError):
+    """No capture initrd exists yet: the kdump service builds it at its first start."""
+
+
 def _capture_files(release):
     """``(release, kernel path, initrd path, row)`` of the capture kernel to size."""
     family = __grains__.get("os_family")
@@ -207,7 +211,7 @@ def _capture_files(release):
     if release is None:
         if not found:
             looked = ", ".join(p.replace("{release}", "<release>") for p in row["capture_initrd"])
-            raise CommandExecutionError(f"no capture initrd built yet (looked for {looked})")
+            raise _NoCaptureInitrd(f"no capture initrd built yet (looked for {looked})")
         # The newest: after a kernel upgrade, the one the next boot loads.
         release = max(found, key=capturesize.version_key)
     if release not in found:
@@ -299,7 +303,8 @@ def recommend(value="auto"):
     A ``value`` other than ``auto`` or ``measured`` wins (the formula passes pillar
     ``kdump:crashkernel:value``; this module reads no pillar); ``auto``: the distribution
     default from ``kdumplib.crashkernel.RECOMMENDATIONS``; ``measured``: sized from the
-    capture kernel and initrd built here (``measure``), 1.4 times the least that captures.
+    capture kernel and initrd built here (``measure``), 1.4 times the least that captures;
+    before the first capture initrd is built, the distribution default (the source says so).
 
     :param str value: ``auto`` (default), ``measured``, or a value in kernel syntax.
     :return: ``{value, source, reserved_bytes}``; with ``measured`` also ``min_bytes``,
@@ -315,7 +320,13 @@ def recommend(value="auto"):
     """
     given = value
     if given == "measured":
-        found = measure()
+        try:
+            found = measure()
+        except _NoCaptureInitrd as exc:
+            # First run on a fresh host: the service builds the initrd after this state.
+            fallback = recommend("auto")
+            fallback["source"] = f"measured: {exc}; until then the {fallback['source']}"
+            return fallback
         low, high = found["band"]
         return {
             "value": found["value"],

@@ -88,7 +88,7 @@ def _configured(name, require_reboot, default_entry_only):
     elif value == "measured":
         # Re-evaluated on every run: a new kernel or a bigger capture initrd moves the band.
         recommended = __salt__["crashkernel.recommend"]("measured")
-        value, source, band = recommended["value"], recommended["source"], recommended["band"]
+        value, source, band = recommended["value"], recommended["source"], recommended.get("band")
     wanted = _parsed(value)
     current = __salt__["crashkernel.get"]()
     old = current["configured"]

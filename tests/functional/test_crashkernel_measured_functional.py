@@ -78,9 +78,34 @@ def test_measure_errors_name_what_is_missing(loaders, debian_host):
     root.joinpath(f"var/lib/kdump/size_initrd.img-{RELEASE}").write_text("lots\n")
     with pytest.raises(Exception, match=f"size_initrd.img-{RELEASE}: 'lots' is not a size in MiB"):
         loaders.modules.crashkernel.measure()
+    root.joinpath(f"var/lib/kdump/initrd.img-{RELEASE}").write_bytes(b"\x1f\x8b truncated")
+    with pytest.raises(Exception, match=f"initrd.img-{RELEASE}: initramfs: the gzip data at byte 0 does not"):
+        loaders.modules.crashkernel.measure()
+    assert loaders.states.crashkernel.configured(name="measured").result is False
+    assert GRUB == configured(root)
+    root.joinpath(f"var/lib/kdump/vmlinuz-{RELEASE}").unlink()
+    with pytest.raises(Exception, match=f"release: no kernel for {RELEASE}"):
+        loaders.modules.crashkernel.measure()
     root.joinpath(f"var/lib/kdump/initrd.img-{RELEASE}").unlink()
     with pytest.raises(Exception, match=r"no capture initrd built yet \(looked for /var/lib/kdump/initrd.img-<release>\)"):
         loaders.modules.crashkernel.measure()
+
+
+def test_before_the_first_capture_initrd_the_distribution_default(loaders, debian_host):
+    """A fresh host: the service builds the capture initrd after the crashkernel state."""
+    root, _ = debian_host
+    root.joinpath(f"var/lib/kdump/initrd.img-{RELEASE}").unlink()
+    found = loaders.modules.crashkernel.recommend("measured")
+    assert found["value"] == "384M-:128M" and "band" not in found
+    assert found["source"].startswith("measured: no capture initrd built yet")
+    assert found["source"].endswith("until then the default for Debian 12 (kdump-tools)")
+    first = loaders.states.crashkernel.configured(name="measured")
+    assert first.result is True and first.changes == {"configured": {"old": None, "new": "384M-:128M"}}
+    # the service built it: the next run measures; 128M has no margin, so it moves
+    root.joinpath(f"var/lib/kdump/initrd.img-{RELEASE}").write_bytes(initrd(20))
+    second = loaders.states.crashkernel.configured(name="measured")
+    assert second.changes["configured"]["old"] == "384M-:128M"
+    assert second.changes["configured"]["new"] == loaders.modules.crashkernel.recommend("measured")["value"]
 
 
 def test_measured_follows_the_capture_initrd(loaders, debian_host):

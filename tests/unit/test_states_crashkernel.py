@@ -38,7 +38,7 @@ class FakeCrashkernel:
     def recommend(self, value="auto"):
         if value == "measured":
             if self.measured_min is None:
-                raise CommandExecutionError("no capture initrd built yet")
+                raise CommandExecutionError("/var/lib/kdump/initrd.img-6.1: truncated")
             mib = self.measured_min >> 20
             return {"value": f"{mib * 14 // 10}M", "source": f"measured: at least {mib}M",
                     "reserved_bytes": (mib * 14 // 10) << 20, "min_bytes": self.measured_min,
@@ -256,7 +256,7 @@ def test_measured_resizes_a_wasteful_value(fake):
     assert ret["changes"] == {"configured": {"old": "512M", "new": "140M"}}
 
 
-def test_measured_without_a_capture_initrd_fails_and_changes_nothing(fake):
+def test_measured_on_a_broken_initrd_fails_and_changes_nothing(fake):
     ret = state.configured("measured")
-    assert ret["result"] is False and ret["comment"] == "no capture initrd built yet"
+    assert ret["result"] is False and ret["comment"] == "/var/lib/kdump/initrd.img-6.1: truncated"
     assert fake.set_calls == []
