@@ -9,15 +9,19 @@ grubby/BLS, or /etc/default/grub(.d) + update-grub). Syntax and text editing liv
 import glob
 import logging
 import os
+import shutil
+import tempfile
 
 import salt.utils.path
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from kdumplib import bootloader
+from kdumplib import capturesize
 from kdumplib import commands
 from kdumplib import crashkernel as ck_syntax
 from kdumplib import files
+from kdumplib import osfamily
 
 log = logging.getLogger(__name__)
 
@@ -161,25 +165,181 @@ def resolve(value, mem_bytes=None):
     return ck_syntax.resolve(parsed, mem_bytes)
 
 
+#: Decompressors for initramfs formats the stdlib cannot read: argv with {src} and {dst}.
+DECOMPRESSORS = {
+    "zstd": ["zstd", "-d", "-q", "-f", "-o", "{dst}", "{src}"],
+    "lz4": ["lz4", "-d", "-q", "-f", "{src}", "{dst}"],
+    "lzo": ["lzop", "-d", "-q", "-f", "-o", "{dst}", "{src}"],
+}
+
+
+def _decompress(kind, data):
+    """Decompress an initramfs segment with the format's tool, through temp files."""
+    argv = DECOMPRESSORS.get(kind)
+    if argv is None or not salt.utils.path.which(argv[0]):
+        raise CommandExecutionError(
+            f"the capture initrd is {kind}-compressed and {argv[0] if argv else 'no tool'} is not installed"
+        )
+    tmp = tempfile.mkdtemp(prefix="kdump-formula-initrd-")
+    try:
+        src, dst = os.path.join(tmp, "in"), os.path.join(tmp, "out")
+        with open(src, "wb") as handle:
+            handle.write(data)
+        _run([word.format(src=src, dst=dst) for word in argv])
+        with open(dst, "rb") as handle:
+            return handle.read()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _NoCaptureInitrd(CommandExecutionError):
+    """No capture initrd exists yet: the kdump service builds it at its first start."""
+
+
+def _capture_files(release):
+    """``(release, kernel path, initrd path, row)`` of the capture kernel to size."""
+    family = __grains__.get("os_family")
+    try:
+        row = osfamily.family(family)
+    except ValueError as exc:
+        raise SaltInvocationError(str(exc)) from exc
+    found = {}
+    for pattern in row["capture_initrd"]:
+        head, tail = pattern.split("{release}")
+        for path in _glob(pattern.replace("{release}", "*")):
+            found.setdefault(path[len(head):len(path) - len(tail)], path)
+    if release is None:
+        if not found:
+            looked = ", ".join(p.replace("{release}", "<release>") for p in row["capture_initrd"])
+            raise _NoCaptureInitrd(f"no capture initrd built yet (looked for {looked})")
+        # The newest: after a kernel upgrade, the one the next boot loads.
+        release = max(found, key=capturesize.version_key)
+    if release not in found:
+        raise CommandExecutionError(f"release: no capture initrd for kernel {release}")
+    kernel = next(
+        (p.format(release=release) for p in row["capture_kernel"] if _exists(p.format(release=release))), None
+    )
+    if kernel is None:
+        looked = ", ".join(p.format(release=release) for p in row["capture_kernel"])
+        raise CommandExecutionError(f"release: no kernel for {release} (looked for {looked})")
+    return release, kernel, found[release], row
+
+
+def _file_bytes(path):
+    real = files.rooted(_root(), path)
+    with open(real, "rb") as handle:
+        return handle.read()
+
+
+def measure(release=None):
+    """
+    Measure the least memory the capture kernel needs, from the capture kernel and initrd
+    built on this minion (kdumplib.capturesize; the model: docs/modules/crashkernel.md).
+
+    The unpacked initrd size is kdump-tools' record (``/var/lib/kdump/size_initrd.img-<v>``)
+    when there is one, else measured by unpacking the initrd's cpio listing in memory.
+
+    :param str release: kernel release to size; default the newest with a capture initrd.
+    :return: ``{release, kernel, initrd, min_bytes, parts: {kernel, initrd, unpacked,
+        modules, cpus, ram, base}, kernel_method, unpacked_method, value, reserved_bytes,
+        band: [low, high]}`` (``value``: the recommendation).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' crashkernel.measure
+        salt '*' crashkernel.measure release=6.1.0-50-amd64
+    """
+    if release is not None and (not isinstance(release, str) or "/" in release or not release.strip()):
+        raise SaltInvocationError(f"release: {release!r} is not a kernel release")
+    release, kernel_path, initrd_path, row = _capture_files(release)
+    try:
+        kernel_data = _file_bytes(kernel_path)
+        initrd_data = _file_bytes(initrd_path)
+    except OSError as exc:
+        raise CommandExecutionError(f"cannot read the capture files: {exc}") from exc
+    kernel, kernel_method = capturesize.kernel_bytes(
+        kernel_data[: capturesize.BZIMAGE_HEADER_BYTES], len(kernel_data)
+    )
+    try:
+        entries = capturesize.members(initrd_data, _decompress)
+    except ValueError as exc:
+        raise CommandExecutionError(f"{initrd_path}: {exc}") from exc
+    record = row["capture_unpacked_record"]
+    record = record.format(release=release) if record else None
+    record_text = _read(record) if record else None
+    if record_text is not None:
+        try:
+            unpacked = capturesize.recorded_unpacked(record_text, record)
+        except ValueError as exc:
+            raise CommandExecutionError(str(exc)) from exc
+        unpacked_method = record
+    else:
+        unpacked = capturesize.unpacked_bytes(entries)
+        unpacked_method = "measured"
+    loaded = capturesize.proc_modules(_read("/proc/modules") or "")
+    modules = sum(size for name, size in loaded.items() if name in capturesize.module_names(entries))
+    found = capturesize.estimate(kernel, len(initrd_data), unpacked, modules, _mem_bytes())
+    value, reserved = capturesize.recommendation(found["min_bytes"])
+    return {
+        "release": release,
+        "kernel": kernel_path,
+        "initrd": initrd_path,
+        "min_bytes": found["min_bytes"],
+        "parts": found["parts"],
+        "kernel_method": kernel_method,
+        "unpacked_method": unpacked_method,
+        "value": value,
+        "reserved_bytes": reserved,
+        "band": list(capturesize.band(found["min_bytes"])),
+    }
+
+
 def recommend(value="auto"):
     """
     The crashkernel value this minion should boot with, and why.
 
-    A ``value`` other than ``auto`` wins (the formula passes pillar ``kdump:crashkernel:value``;
-    this module reads no pillar); otherwise the distribution default from
-    ``kdumplib.crashkernel.RECOMMENDATIONS``.
+    A ``value`` other than ``auto`` or ``measured`` wins (the formula passes pillar
+    ``kdump:crashkernel:value``; this module reads no pillar); ``auto``: the distribution
+    default from ``kdumplib.crashkernel.RECOMMENDATIONS``; ``measured``: sized from the
+    capture kernel and initrd built here (``measure``), 1.4 times the least that captures;
+    before the first capture initrd is built, the distribution default (the source says so).
 
-    :param str value: ``auto`` (default) or a value in kernel syntax.
-    :return: ``{value, source, reserved_bytes}``
+    :param str value: ``auto`` (default), ``measured``, or a value in kernel syntax.
+    :return: ``{value, source, reserved_bytes}``; with ``measured`` also ``min_bytes``,
+        ``band`` (``[low, high]``: a configured reservation in it is kept) and ``release``.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt '*' crashkernel.recommend
+        salt '*' crashkernel.recommend measured
         salt '*' crashkernel.recommend 512M
     """
     given = value
+    if given == "measured":
+        try:
+            found = measure()
+        except _NoCaptureInitrd as exc:
+            # First run on a fresh host: the service builds the initrd after this state.
+            fallback = recommend("auto")
+            fallback["source"] = f"measured: {exc}; until then the {fallback['source']}"
+            return fallback
+        low, high = found["band"]
+        return {
+            "value": found["value"],
+            "source": (
+                f"measured: capture kernel {found['release']} needs at least "
+                f"{capturesize.round_up(found['min_bytes'], 1 << 20) >> 20}M, "
+                f"{capturesize.MARGIN}x that (a reservation of {low >> 20}-{high >> 20}M is kept)"
+            ),
+            "reserved_bytes": found["reserved_bytes"],
+            "min_bytes": found["min_bytes"],
+            "band": found["band"],
+            "release": found["release"],
+        }
     ram = _mem_bytes()
     if given not in (None, "", "auto"):
         value = _parse(str(given), "value")["value"]

@@ -59,6 +59,15 @@ def _pending_verdict(ret, pending, require_reboot, what, message=REBOOT_COMMENT)
     return ret
 
 
+def _kept(old, band):
+    """True when the configured value reserves, on this RAM, between ``band``'s bytes."""
+    try:
+        reserved = __salt__["crashkernel.resolve"](old)
+    except SaltInvocationError:
+        return False
+    return band[0] <= reserved <= band[1]
+
+
 def _configured(name, require_reboot, default_entry_only):
     ret = _ret(name)
     if require_reboot not in REQUIRE_REBOOT:
@@ -68,16 +77,23 @@ def _configured(name, require_reboot, default_entry_only):
     if not isinstance(default_entry_only, bool):
         raise SaltInvocationError(f"default_entry_only: {default_entry_only!r} must be true or false")
     if not isinstance(name, str) or not name.strip():
-        raise SaltInvocationError(f"name: {name!r} must be a crashkernel value or auto")
+        raise SaltInvocationError(f"name: {name!r} must be a crashkernel value, auto or measured")
 
     value = name.strip()
     source = "given"
+    band = None
     if value == "auto":
         recommended = __salt__["crashkernel.recommend"]()
         value, source = recommended["value"], f"auto: {recommended['source']}"
+    elif value == "measured":
+        # Re-evaluated on every run: a new kernel or a bigger capture initrd moves the band.
+        recommended = __salt__["crashkernel.recommend"]("measured")
+        value, source, band = recommended["value"], recommended["source"], recommended.get("band")
     wanted = _parsed(value)
     current = __salt__["crashkernel.get"]()
     old = current["configured"]
+    if band and old and _kept(old, band):
+        wanted, source = _parsed(old), f"{source}; within the band"
     running = _parsed(current["running"])
 
     if _same(_parsed(old), wanted):
@@ -109,7 +125,11 @@ def configured(name, require_reboot="warn", default_entry_only=False):
     Make the next boot reserve crash-kernel memory, so kdump can capture a panic.
 
     :param str name: a ``crashkernel=`` value in any kernel syntax (``256M``, ``128M@16M``,
-        ``1G-4G:192M,4G-:512M``) or ``auto`` for ``crashkernel.recommend``.
+        ``1G-4G:192M,4G-:512M``), ``auto`` for ``crashkernel.recommend`` (the distribution
+        default), or ``measured``: sized from the capture kernel and initrd built here, and
+        re-evaluated on every run: the configured value is kept while it reserves 1.2-1.6
+        times the measured minimum, and replaced by 1.4 times it when it drifts out (a
+        kernel upgrade, a bigger initrd), with the reboot reported as pending.
     :param str require_reboot: ``warn`` (default): a pending reboot leaves the result True and
         says so in the comment; ``fail``: result False until the running kernel has the
         reservation.

@@ -39,6 +39,12 @@ OS_FAMILIES = {
         "service_starts_unreserved": False,
         # kdumpctl leaves kernel.panic_on_oops alone.
         "service_sets_panic_on_oops": False,
+        # What the capture kernel boots ({release}: a kernel release), for crashkernel's
+        # measured sizing: kdumpctl builds <release>kdump.img beside the kernel (or under
+        # /var/lib/kdump when /boot is read-only); no record of the unpacked size.
+        "capture_kernel": ["/boot/vmlinuz-{release}"],
+        "capture_initrd": ["/boot/initramfs-{release}kdump.img", "/var/lib/kdump/initramfs-{release}kdump.img"],
+        "capture_unpacked_record": None,
     },
     # Debian and Ubuntu: kdump-tools drives kexec-tools and makedumpfile.
     "Debian": {
@@ -64,6 +70,11 @@ OS_FAMILIES = {
         # crash kernel (apply_panic_triggers, unconditional): the formula applies its sysctl
         # file again after every service start so its values win (sysctl.sls).
         "service_sets_panic_on_oops": True,
+        # kdump-tools links vmlinuz-<v> and builds initrd.img-<v> in /var/lib/kdump, and its
+        # kernel postinst hook records the unpacked size there (du -sm, MiB; 1.10.x).
+        "capture_kernel": ["/var/lib/kdump/vmlinuz-{release}", "/boot/vmlinuz-{release}"],
+        "capture_initrd": ["/var/lib/kdump/initrd.img-{release}"],
+        "capture_unpacked_record": "/var/lib/kdump/size_initrd.img-{release}",
     },
     # SLES and openSUSE. The kdump package requires kexec-tools and makedumpfile; they are
     # listed so the install names every tool the dump needs, as on Debian.
@@ -84,6 +95,10 @@ OS_FAMILIES = {
         "service_starts_unreserved": False,
         # load.sh writes 1 to /proc/sys/kernel/panic_on_oops after loading (see Debian).
         "service_sets_panic_on_oops": True,
+        # mkdumprd writes initrd-<release>-kdump beside the kernel.
+        "capture_kernel": ["/boot/vmlinuz-{release}"],
+        "capture_initrd": ["/boot/initrd-{release}-kdump"],
+        "capture_unpacked_record": None,
     },
 }
 

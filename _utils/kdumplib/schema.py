@@ -274,14 +274,21 @@ def _optional_args(value, key):
     return check_args(value, key) or None
 
 
+#: crashkernel:value words that are not kernel syntax: the distribution default, or sized from
+#: the capture kernel and initrd built on the minion (crashkernel.recommend).
+CRASHKERNEL_WORDS = ("auto", "measured")
+
+
 def check_crashkernel(value, key):
-    """``auto`` or a value the kernel's ``crashkernel=`` parser takes (kdumplib.crashkernel)."""
+    """``auto``, ``measured``, or a value the kernel's ``crashkernel=`` parser takes."""
     if not isinstance(value, str) or not value.strip():
         _fail(key, f"{value!r} is not a crashkernel= value")
+    if value.strip() == "measured":
+        return "measured"
     try:
         crashkernel.parse(value.strip())
     except ValueError as exc:
-        _fail(key, f"{value!r} is not a crashkernel= value: {exc}")
+        _fail(key, f"{value!r} is not a crashkernel= value (or auto, or measured): {exc}")
     return value.strip()
 
 

@@ -232,6 +232,7 @@ def test_a_sysctl_value_holds_no_line_break():
                     "sysctl_saved_file": "/var/lib/k/before.conf"}},
         {"crashkernel": {"value": "1G-4G:192M,4G-:512M"}},
         {"crashkernel": {"value": "512M,high"}},
+        {"crashkernel": {"value": "measured"}},
     ],
 )
 def test_real_values_pass(pillar):
@@ -242,6 +243,7 @@ def test_real_values_pass(pillar):
     "pillar, key, reason",
     [
         ({"crashkernel": {"value": "lots"}}, "kdump:crashkernel:value", "not a crashkernel= value"),
+        ({"crashkernel": {"value": "Measured"}}, "kdump:crashkernel:value", "or auto, or measured"),
         ({"crashkernel": {"value": "0M"}}, "kdump:crashkernel:value", "zero size"),
         ({"crashkernel": {"value": "2G-1G:128M"}}, "kdump:crashkernel:value", "start >= end"),
         ({"settings": {"target": {"path": "/var/../etc"}}}, "kdump:settings:target:path", ".. component"),

@@ -19,6 +19,7 @@ class FakeCrashkernel:
         self.broken_set = False
         self.package_value = None
         self.formula_files = True
+        self.measured_min = None
 
     def parse(self, value):
         size, _, offset = str(value).partition("@")
@@ -34,8 +35,18 @@ class FakeCrashkernel:
         except ValueError as exc:
             raise SaltInvocationError(f"crashkernel: {exc}") from None
 
-    def recommend(self):
+    def recommend(self, value="auto"):
+        if value == "measured":
+            if self.measured_min is None:
+                raise CommandExecutionError("/var/lib/kdump/initrd.img-6.1: truncated")
+            mib = self.measured_min >> 20
+            return {"value": f"{mib * 14 // 10}M", "source": f"measured: at least {mib}M",
+                    "reserved_bytes": (mib * 14 // 10) << 20, "min_bytes": self.measured_min,
+                    "band": [self.measured_min * 12 // 10, self.measured_min * 16 // 10]}
         return {"value": self.recommended, "source": "table for 4G RAM", "reserved_bytes": 1}
+
+    def resolve(self, value):
+        return self.parse(value)["size"]
 
     def get(self):
         return {
@@ -84,7 +95,7 @@ def opts():
 @pytest.fixture
 def configure_loader_modules(fake, opts):
     salt = {f"crashkernel.{name}": getattr(fake, name)
-            for name in ("parse", "recommend", "get", "set", "remove")}
+            for name in ("parse", "recommend", "resolve", "get", "set", "remove")}
     return {state: {"__salt__": salt, "__opts__": opts}}
 
 
@@ -213,3 +224,39 @@ def test_module_errors_become_result_false(fake):
     ret = state.configured("256M")
     assert ret["result"] is False and ret["comment"] == "update-grub failed: no space left"
     assert state.absent("x")["result"] is False
+
+
+M = 1 << 20
+
+
+def test_measured_keeps_a_value_inside_the_band_and_resizes_outside(fake, opts):
+    fake.measured_min = 100 * M
+    fake.configured = fake.running = "150M"  # 1.5x the minimum: kept
+    kept = state.configured("measured")
+    assert kept["result"] is True and kept["changes"] == {} and fake.set_calls == []
+    assert "within the band" in kept["comment"] and kept["reboot_pending"] is False
+
+    fake.measured_min = 130 * M  # a bigger capture initrd: 150M is 1.15x, out of the band
+    opts["test"] = True
+    predicted = state.configured("measured")
+    assert predicted["result"] is None and fake.configured == "150M"
+    assert predicted["changes"] == {"configured": {"old": "150M", "new": "182M"}}
+    assert predicted["reboot_pending"] is True
+    opts["test"] = False
+    real = state.configured("measured")
+    assert real["changes"] == predicted["changes"] and real["reboot_pending"] is True
+    assert fake.configured == "182M"
+    assert state.configured("measured")["changes"] == {}
+
+
+def test_measured_resizes_a_wasteful_value(fake):
+    fake.measured_min = 100 * M
+    fake.configured = "512M"
+    ret = state.configured("measured")
+    assert ret["changes"] == {"configured": {"old": "512M", "new": "140M"}}
+
+
+def test_measured_on_a_broken_initrd_fails_and_changes_nothing(fake):
+    ret = state.configured("measured")
+    assert ret["result"] is False and ret["comment"] == "/var/lib/kdump/initrd.img-6.1: truncated"
+    assert fake.set_calls == []
