@@ -107,6 +107,15 @@ def _config(facts, reader, os_family):
     facts["target_type"] = kdumpconf.parse(os_family, text)["target"]["type"] if text is not None else None
 
 
+def _os_family(grains):
+    """The ``os_family`` the minion ends up with: a static grain of the minion configuration
+    (``grains:``) wins over the core grain, as Salt applies those last."""
+    static = __opts__.get("grains")
+    if isinstance(static, dict) and static.get("os_family"):
+        return static["os_family"]
+    return (grains or {}).get("os_family")
+
+
 #: Grain name → fact, in the order docs/grains.md lists them.
 GRAINS = (
     ("kdump_ready", "ready"),
@@ -126,7 +135,8 @@ GRAINS = (
 def kdump_grains(grains=None):
     """The ``kdump_*`` grains (docs/grains.md): readiness of crash dumps on this minion.
 
-    ``grains``: the core grains Salt computed first (``os_family`` picks the config file).
+    ``grains``: the core grains Salt computed first (``os_family`` picks the config file; a
+    static ``grains: {os_family: ...}`` of the minion configuration wins).
     Never raises: a fact that cannot be read is left out and ``kdump_problems`` holds
     ``grain_error``; anything unexpected leaves only ``kdump_ready: False``.
     """
@@ -134,7 +144,7 @@ def kdump_grains(grains=None):
         root = files.root_of(__opts__)
         reader = _reader(root)
         cachedir = __opts__.get("cachedir") or "/var/cache/salt/minion"
-        os_family = (grains or {}).get("os_family")
+        os_family = _os_family(grains)
         facts = {"errors": []}
         _guard(facts, "kexec", lambda f: _kexec(f, reader))
         _guard(facts, "crashkernel", lambda f: _crashkernel(f, reader))

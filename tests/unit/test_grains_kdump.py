@@ -169,6 +169,16 @@ def test_managed_once_the_formula_kept_the_original(root):
     assert kdump_grains.REBUILD_MARKER == kdump_module.REBUILD_MARKER
 
 
+def test_a_static_os_family_of_the_minion_config_wins(root):
+    """Salt applies the configuration's ``grains:`` after every grain function: the config file
+    read must be that family's."""
+    debian_ready(root)
+    put(root, "/etc/kdump.conf", "ssh kdump@dumps.example.org\n")
+    with patch.dict(kdump_grains.__opts__, {"grains": {"os_family": "RedHat"}}):
+        assert load("Debian")["kdump_target_type"] == "ssh"
+    assert load("Debian")["kdump_target_type"] == "local"
+
+
 def test_unsupported_family_has_no_config_grains(root):
     debian_ready(root)
     grains = load("Windows")
