@@ -22,9 +22,13 @@ def test_formula_has_the_saltstack_formulas_fields():
 
 
 def test_changelog_starts_with_this_version():
-    first = next(line for line in (REPO / "CHANGELOG.md").read_text(encoding="utf-8").splitlines()
-                 if line.startswith("## "))
-    assert first.startswith(f"## {FORMULA['version']} ")
+    """The first release heading is FORMULA's version; an ``## Unreleased`` section of
+    changes not yet released may come before it."""
+    headings = [line for line in (REPO / "CHANGELOG.md").read_text(encoding="utf-8").splitlines()
+                if line.startswith("## ")]
+    if headings[0] == "## Unreleased":
+        headings.pop(0)
+    assert headings[0].startswith(f"## {FORMULA['version']} ")
 
 
 def test_pyproject_entry_point_is_the_loader():
