@@ -1,8 +1,8 @@
 """kdump-formula as an installable Salt extension.
 
-The formula's execution modules, states, runner and outputter stay in the repository's
-top-level ``_modules``, ``_states``, ``_runners`` and ``_output`` directories; the wheel maps
-them to ``kdump_formula/{modules,states,runners,output}`` and ``_utils/kdumplib`` to the
+The formula's execution modules, states, runner, outputter and grains stay in the
+repository's top-level ``_modules``, ``_states``, ``_runners``, ``_output`` and ``_grains``
+directories; the wheel maps them to ``kdump_formula/{modules,states,runners,output,grains}`` and ``_utils/kdumplib`` to the
 top-level package ``kdumplib``. Salt finds the directories through the ``salt.loader`` entry
 point ``kdump_formula.loader:get_loader_dirs``. The version lives in ``FORMULA`` only.
 """

@@ -18,6 +18,7 @@ LOADER_DIRS = {
     "states": ("states", "_states"),
     "runners": ("runners", "_runners"),
     "output": ("output", "_output"),
+    "grains": ("grains", "_grains"),
 }
 
 _HERE = os.path.dirname(os.path.abspath(__file__))

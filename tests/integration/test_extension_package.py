@@ -4,8 +4,8 @@ The wheel is built from this checkout (pyproject.toml) and installed into a fres
 holding the same pinned Salt as requirements.txt. A salt-master and a salt-minion are then
 started from that venv (its own scripts and Python, not this test's) on loopback ports, with
 ``file_roots`` = the repository's ``salt/`` directory only: no ``_modules`` to sync, no
-``saltutil.sync_all``. The execution modules, states, runner and outputter must come from the
-installed extension through the ``salt.loader`` entry point, and ``kdumplib`` as an
+``saltutil.sync_all``. The execution modules, states, runner, outputter and grains must come
+from the installed extension through the ``salt.loader`` entry point, and ``kdumplib`` as an
 installed package.
 
 The venv is cached (``$KDUMP_EXT_CACHE``, default ``/var/cache/kdump-formula-ext``): one per
@@ -43,7 +43,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 MINION_ID = "kdx-minion"
 # What the wheel is built from: a change to any of these rebuilds and reinstalls it.
 WHEEL_INPUTS = ("pyproject.toml", "setup.py", "FORMULA", "README.md", "LICENSE", "kdump_formula",
-                "_modules", "_states", "_runners", "_output", "_utils/kdumplib")
+                "_modules", "_states", "_runners", "_output", "_grains", "_utils/kdumplib")
 
 
 def salt_pin():
@@ -221,10 +221,10 @@ def test_the_wheel_holds_the_top_level_directories(ext_venv):
     found = json.loads(_run([str(ext_venv / "bin/python"), "-c", code], cwd="/").stdout)
     formula = yaml.safe_load((REPO / "FORMULA").read_text(encoding="utf-8"))
     assert found["version"] == formula["version"]
-    assert set(found["dirs"]) == {"modules", "states", "runners", "output"}
+    assert set(found["dirs"]) == {"modules", "states", "runners", "output", "grains"}
     site = str(ext_venv / "lib")
     for kind, source in (("modules", "_modules"), ("states", "_states"), ("runners", "_runners"),
-                         ("output", "_output")):
+                         ("output", "_output"), ("grains", "_grains")):
         (directory,) = found["dirs"][kind]
         assert directory.startswith(site), directory
         assert sorted(n for n in os.listdir(directory) if n.endswith(".py")) == sorted(
@@ -244,6 +244,15 @@ def test_modules_answer_without_any_sync(deployment):
     extmods = deployment["root"] / "minion" / "var/cache/salt/minion/extmods"
     synced = [p.name for p in extmods.rglob("*.py")] if extmods.exists() else []
     assert not {"kdump.py", "crashkernel.py", "vmcore.py"} & set(synced), synced
+
+
+def test_grains_come_from_the_extension(deployment):
+    """The grains loader reads the entry point too: the kdump grains target the minion (a
+    fresh Debian host: nothing reserved) with nothing synced."""
+    cli = deployment["cli"]
+    found = _data(cli("salt", MINION_ID, "grains.item", "kdump_ready", "kdump_problems"))[MINION_ID]
+    assert found == {"kdump_ready": False, "kdump_problems": ["config_missing", "not_reserved"]}, found
+    assert _data(cli("salt", "-G", "kdump_ready:False", "test.ping")) == {MINION_ID: True}
 
 
 def test_formula_applies_from_file_roots_salt_only(deployment, debian_root, tools):
