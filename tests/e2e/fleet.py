@@ -218,7 +218,7 @@ def stage_file_roots(dest, repo_root, top, extra_sls=None):
     dest = Path(dest)
     checkout = dest / "kdump-formula"
     checkout.mkdir(parents=True)
-    for name in ("salt", "_modules", "_states", "_utils", "_runners"):
+    for name in ("salt", "_modules", "_states", "_utils", "_runners", "_output", "_grains"):
         (checkout / name).symlink_to(Path(repo_root) / name, target_is_directory=True)
     site = dest / "site"
     site.mkdir()

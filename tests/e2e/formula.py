@@ -26,7 +26,7 @@ from tests.e2e.guest import REPO_ROOT
 GUEST_SHARE = "/mnt/host"
 MINION_ID = "kdump-e2e"
 SALT_CALL = f"/opt/salt/bin/salt-call -c {GUEST_SHARE}/salt-config --local --retcode-passthrough"
-FORMULA_DIRS = ("salt", "_modules", "_states", "_utils")
+FORMULA_DIRS = ("salt", "_modules", "_states", "_utils", "_grains")
 # Files the guest's step runner itself writes into $E2E_OUT (status.json, result.json).
 RESERVED_OUT_NAMES = ("status", "result")
 

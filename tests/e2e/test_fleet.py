@@ -311,6 +311,9 @@ def test_guarded_reboot_brings_every_minion_up_with_the_reservation(fleet):
     for minion_id in IDS:
         status = ret.data[minion_id]
         assert status["ready"] is True and status["loaded"] is True, f"{minion_id}: {status}"
+    # The formula's grains agree, for targeting (refreshed at the minion's start).
+    ret = fleet.master.salt_cli(timeout=120).run("-G", "test.ping", minion_tgt="kdump_ready:True")
+    assert sorted(ret.data) == sorted(IDS), ret
     ret = fleet.salt("cmd.run", BOOT_ANALYSIS, "python_shell=True", timeout=120)
     fleet.record.setdefault("boot_analysis", {})["reservation_boot"] = ret.data
     fleet.record["phases"]["reboot_pending"] = round(seconds, 1)
