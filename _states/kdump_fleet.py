@@ -49,6 +49,9 @@ __virtualname__ = "kdump_fleet"
 SUBSCRIBE_WAIT = 10
 DRAIN_WAIT = 5
 PROC_WAIT = 2
+# Processes whose stdout is no one's terminal: progress is only logged there (salt-run, and
+# any script driving a RunnerClient, prints; salt/client/mixins.py print_async_event).
+DAEMONS = ("salt-master", "salt-api", "salt-minion", "salt-syndic", "salt-proxy")
 
 
 def __virtual__():
@@ -64,7 +67,7 @@ def __virtual__():
 class _Progress:
     """Watches the master's event bus, from before the runner starts until its job returned,
     for the progress events of the one job of ``function`` started by this process, and shows
-    each: logged, and printed when this process is ``salt-run``."""
+    each: logged, and printed unless this process is a Salt daemon (``__cli``)."""
 
     def __init__(self, opts, function):
         self.opts, self.function = opts, function
@@ -130,7 +133,7 @@ class _Progress:
         line = kdreport.progress_line(data)
         self.lines.append(line)
         log.info("%s: %s", self.function, line)
-        if self.opts.get("__cli") != "salt-run" or self.opts.get("quiet"):
+        if self.opts.get("__cli") in DAEMONS or self.opts.get("quiet"):
             return
         # As salt-run prints its own runner's progress (salt/client/mixins.py print_async_event).
         outputter = self.opts.get("output") or data.get("outputter")

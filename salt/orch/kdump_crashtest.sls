@@ -22,8 +22,7 @@
                 'max_failures', 'analyze', 'vmlinux', 'timeout', 'report', 'junit'] %}
 
 kdump-crashtest:
-  salt.runner:
-    - name: kdump.crashtest
+  kdump_fleet.crashtest:
     - tgt: {{ crashtest.tgt | json }}
 {%- for key in keys %}
 {%-   if crashtest.get(key) is not none %}

@@ -21,8 +21,7 @@
                 'max_failures', 'timeout'] %}
 
 kdump-reboot-pending:
-  salt.runner:
-    - name: kdump.reboot_pending
+  kdump_fleet.reboot_pending:
     - tgt: {{ reboot.tgt | json }}
 {%- for key in keys %}
 {%-   if reboot.get(key) is not none %}
