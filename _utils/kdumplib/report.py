@@ -206,13 +206,21 @@ def text_table(ret):
     return "\n".join([line(rows[0]), rule] + [line(row) for row in rows[1:]])
 
 
+def headline(ret):
+    """``[summary line]``, then the runner's comment when it says more than the counts
+    (where the run stopped, why nothing ran): the verdict in one or two lines, shared by
+    the outputter and the orchestration state's comment."""
+    lines = [summary_line(ret)]
+    comment = str(ret.get("comment") or "")
+    if comment and not _COUNTS_ONLY.match(comment):  # the summary says that already
+        lines.append(comment)
+    return lines
+
+
 def text_report(ret):
     """What the outputter prints: the table, the summary, the runner's comment when it
     says more (where the run stopped, why nothing ran), and each failure."""
-    parts = [text_table(ret), "", summary_line(ret)]
-    comment = str(ret.get("comment") or "")
-    if comment and not _COUNTS_ONLY.match(comment):  # the summary says that already
-        parts.append(comment)
+    parts = [text_table(ret), ""] + headline(ret)
     parts.extend(f"FAILED {line}" for line in failures(ret))
     return "\n".join(parts)
 

@@ -10,10 +10,12 @@
       [1, 2, "50%"], the last repeating), reboot_timeout (900),
       poll_interval (10), max_failures (0), analyze (false), vmlinux (none), timeout (30),
       report and junit (none: absolute paths on the master for the HTML report and JUnit XML).
-    To see the stages without crashing anything: salt-run kdump.plan <tgt> ...
-    The state fails (and salt-run exits non-zero) when any crashed minion did not come back
-    with a new, complete dump, when an argument is bad, or when the target includes the
-    master's own host. #}
+    To see the stages without crashing anything: add test=True to the salt-run line (the
+    runner's plan: result None, the stages in the comment) or salt-run kdump.plan <tgt> ...
+    The state (kdump_fleet.crashtest, docs/states/kdump_fleet.md) prints each progress line
+    as it happens; its comment is the summary and each failure. It fails (and salt-run exits
+    non-zero) when any crashed minion did not come back with a new, complete dump, when an
+    argument is bad, or when the target includes the master's own host. #}
 {%- set crashtest = pillar.get('kdump_crashtest', {}) %}
 {%- if crashtest is not mapping or not crashtest.get('tgt') %}
 {{- raise('kdump_crashtest:tgt: the pillar must name the minions to crash-test') }}
@@ -22,8 +24,7 @@
                 'max_failures', 'analyze', 'vmlinux', 'timeout', 'report', 'junit'] %}
 
 kdump-crashtest:
-  salt.runner:
-    - name: kdump.crashtest
+  kdump_fleet.crashtest:
     - tgt: {{ crashtest.tgt | json }}
 {%- for key in keys %}
 {%-   if crashtest.get(key) is not none %}

@@ -10,9 +10,11 @@
       tgt_type (glob), batch ("25%"; or a list of sizes), reboot_timeout (900),
       poll_interval (10), max_failures (0), timeout (30).
     Only minions whose kdump.status says reboot_pending are rebooted; never the master's
-    own host. To see the batches first: salt-run kdump.reboot_pending <tgt> test=True
-    The state fails (and salt-run exits non-zero) when the reboot was refused or a rebooted
-    minion did not come back ready. #}
+    own host. To see the batches first: add test=True to the salt-run line (no confirm
+    needed) or salt-run kdump.reboot_pending <tgt> test=True
+    The state (kdump_fleet.reboot_pending, docs/states/kdump_fleet.md) prints each progress
+    line as it happens; its comment is the summary and each failure. It fails (and salt-run
+    exits non-zero) when the reboot was refused or a rebooted minion did not come back ready. #}
 {%- set reboot = pillar.get('kdump_reboot', {}) %}
 {%- if reboot is not mapping or not reboot.get('tgt') %}
 {{- raise('kdump_reboot:tgt: the pillar must name the minions to reboot') }}
@@ -21,8 +23,7 @@
                 'max_failures', 'timeout'] %}
 
 kdump-reboot-pending:
-  salt.runner:
-    - name: kdump.reboot_pending
+  kdump_fleet.reboot_pending:
     - tgt: {{ reboot.tgt | json }}
 {%- for key in keys %}
 {%-   if reboot.get(key) is not none %}

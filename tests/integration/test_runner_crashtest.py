@@ -29,6 +29,7 @@ import datetime
 import json
 import pathlib
 import re
+import subprocess
 import threading
 import time
 import uuid
@@ -428,17 +429,93 @@ def test_crashtest_prints_the_table_and_writes_html_and_junit(fleet):
 def test_orchestration_sls_runs_the_runner_from_pillar(fleet):
     kernel = fleet["kernel"]
     crashed_before = len(kernel.crashes())
-    pillar = ('{"kdump_crashtest": {"tgt": "kdt-c", "canary": 1, "reboot_timeout": 90, '
-              '"poll_interval": 1, "timeout": 3, "analyze": true} }')
-    ret = run(fleet, "state.orchestrate", "orch.kdump_crashtest", f"pillar={pillar}")
+    args = '"tgt": "kdt-c", "canary": 1, "reboot_timeout": 90, "poll_interval": 1, "timeout": 3'
+    # test=True: the runner's plan (read-only calls), result None, the stages in the comment.
+    ret = run(fleet, "state.orchestrate", "orch.kdump_crashtest",
+              f"pillar={{\"kdump_crashtest\": {{{args}}}}}", "test=True")
+    assert ret.returncode == 0, ret
+    (state,) = ret.data["data"]["kdt-master"].values()
+    assert state["result"] is None and state["changes"] == {}, state
+    assert state["comment"].splitlines() == [
+        state["comment"].splitlines()[0], "plan only (test=True), nothing crashed: 1 planned",
+        "canary: kdt-c"], state
+    assert state["comment"].startswith("plan: 0 passed, 0 failed, 1 planned, 0 excluded in ")
+    assert kernel.crashes()[crashed_before:] == []
+
+    ret = run(fleet, "state.orchestrate", "orch.kdump_crashtest",
+              f"pillar={{\"kdump_crashtest\": {{{args}, \"analyze\": true}}}}")
     kernel.settle()
     assert ret.returncode == 0, ret
     (state,) = ret.data["data"]["kdt-master"].values()
     assert state["result"] is True, state
     assert state["__id__"] == "kdump-crashtest"
-    runner_ret = state["changes"]["return"]
+    assert state["comment"].startswith("1 passed, 0 failed, 0 excluded in "), state
+    runner_ret = state["changes"]["report"]
     assert by_id(runner_ret)["kdt-c"]["status"] == "passed"
     assert kernel.crashes()[crashed_before:] == ["kdt-c"]
+
+
+def orchestrate_streaming(fleet, pillar):
+    """``salt-run state.orchestrate orch.kdump_crashtest`` with salt-run's default output (no
+    ``--out``), stdout piped as a CI log would be: ``(lines with their monotonic arrival
+    time, exit time, exit code, stderr)``."""
+    cmdline = fleet["master"].salt_run_cli(timeout=300).cmdline(
+        "state.orchestrate", "orch.kdump_crashtest", f"pillar={json.dumps(pillar)}")
+    cmdline = [arg for arg in cmdline if arg not in ("--out=json", "--out-indent=0")]
+    proc = subprocess.Popen(cmdline, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(
+        (time.monotonic(), line.rstrip("\n")) for line in proc.stdout), daemon=True)
+    reader.start()
+    try:
+        returncode = proc.wait(timeout=300)
+    finally:
+        proc.kill()
+    ended = time.monotonic()
+    reader.join(timeout=10)
+    return lines, ended, returncode, proc.stderr.read()
+
+
+def test_orchestration_shows_progress_as_it_happens_and_the_verdict(fleet):
+    """Each progress line of the runner reaches salt-run's stdout while the orchestration
+    runs (the crash line before the kernel brings the minion back), and the state's comment
+    and salt-run's exit code carry the verdict."""
+    kernel = fleet["kernel"]
+    pillar = {"kdump_crashtest": {"tgt": "kdt-b", "canary": 1, "reboot_timeout": 90,
+                                  "poll_interval": 1, "timeout": 3}}
+    lines, ended, returncode, stderr = orchestrate_streaming(fleet, pillar)
+    kernel.settle()
+    text = "\n".join(line for _, line in lines)
+    (artifacts := REPO / "artifacts" / "report").mkdir(parents=True, exist_ok=True)
+    (artifacts / "orchestrate-passed.txt").write_text(text + "\n", encoding="utf-8")
+    assert returncode == 0, (text, stderr)
+    with kernel.lock:
+        back = max(when for when, mid, what in kernel.events if mid == "kdt-b" and what == "back")
+    crashed = next(when for when, line in lines if line.startswith("canary: kdt-b crashed (job "))
+    assert crashed < back < ended, text
+    shown = [line for _, line in lines]
+    assert shown[0] == "preflight: 1 ready, 0 not ready", text
+    assert "canary: crashing kdt-b" in shown and "canary: kdt-b dump 4.0 KiB ok" in shown, text
+    assert shown.index("canary: kdt-b dump 4.0 KiB ok") < shown.index("canary: passed (0 failed so far)")
+    assert any(re.match(r"\s*Function: kdump_fleet\.crashtest$", line) for line in shown), text
+    assert any(re.match(r"\s*Comment: 1 passed, 0 failed, 0 excluded in \d+ s$", line) for line in shown), text
+
+    kernel.saves["kdt-b"] = False
+    try:
+        lines, ended, returncode, stderr = orchestrate_streaming(fleet, pillar)
+        kernel.settle()
+    finally:
+        kernel.saves["kdt-b"] = True
+    text = "\n".join(line for _, line in lines)
+    (artifacts / "orchestrate-failed.txt").write_text(text + "\n", encoding="utf-8")
+    assert returncode != 0, (text, stderr)
+    verified = next(when for when, line in lines
+                    if line == "canary: kdt-b no dump failed: no new dump was saved")
+    assert verified < ended, text
+    shown = [line.strip() for _, line in lines]
+    assert re.search(r"Comment: 0 passed, 1 failed, 0 excluded in \d+ s\n\s*kdt-b: no new dump was saved",
+                     text), text
+    assert "Result: False" in shown, text
 
 
 def test_max_failures_tolerates_a_failed_minion_and_the_run_goes_on(fleet):
@@ -511,8 +588,8 @@ def test_reboot_orchestration_refuses_without_confirm_then_reboots(fleet):
     ret = run(fleet, "state.orchestrate", "orch.kdump_reboot", f"pillar={{\"kdump_reboot\": {{{args}}}}}")
     assert ret.returncode != 0, ret
     (state,) = ret.data["data"]["kdt-master"].values()
-    assert state["result"] is False
-    assert state["changes"]["return"]["comment"].startswith("confirm: None does not repeat the target")
+    assert state["result"] is False and state["changes"] == {}, state
+    assert state["comment"].splitlines()[1].startswith("confirm: None does not repeat the target")
     assert kernel.seen("reboot").count("kdt-c") == 0
 
     ret = run(fleet, "state.orchestrate", "orch.kdump_reboot",
@@ -521,7 +598,8 @@ def test_reboot_orchestration_refuses_without_confirm_then_reboots(fleet):
     assert ret.returncode == 0, ret
     (state,) = ret.data["data"]["kdt-master"].values()
     assert state["result"] is True and state["__id__"] == "kdump-reboot-pending"
-    records = by_id(state["changes"]["return"])
+    assert state["comment"].startswith("1 ready, 0 failed, 2 not pending in "), state
+    records = by_id(state["changes"]["report"])
     assert records["kdt-c"]["status"] == "ready"
     assert {records[mid]["status"] for mid in ("kdt-a", "kdt-b")} == {"not_pending"}
     assert kernel.seen("reboot").count("kdt-c") == 1

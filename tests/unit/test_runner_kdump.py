@@ -770,8 +770,9 @@ def test_a_failure_in_the_last_stage_stops_nothing_and_says_so(fleet):
 @pytest.mark.parametrize("name, function", [("kdump_crashtest", "crashtest"),
                                             ("kdump_reboot", "reboot_pending")])
 def test_orchestration_sls_and_pillar_example_pass_every_runner_argument(name, function):
-    """salt/orch/<name>.sls passes each runner argument but test (a state-level test=True
-    skips the runner); the commented block in pillar.example documents the same keys."""
+    """salt/orch/<name>.sls passes each runner argument but test (the kdump_fleet state
+    passes the orchestration's test=True); the commented block in pillar.example documents
+    the same keys."""
     repo = pathlib.Path(__file__).resolve().parents[2]
     sls = (repo / "salt" / "orch" / f"{name}.sls").read_text(encoding="utf-8")
     keys = set(re.findall(r"'(\w+)'", re.search(r"set keys = \[(.*?)\]", sls, re.S).group(1)))
