@@ -433,10 +433,12 @@ def _killpg(pgid, sig):
 
 
 def install_signal_handlers():
-    """SIGTERM and SIGHUP unwind like Ctrl-C (KeyboardInterrupt), so ``finally`` cleans up."""
+    """Ctrl-C raises KeyboardInterrupt (even when started with SIGINT ignored), SIGTERM and
+    SIGHUP unwind the same way (``Interrupted``), so ``finally`` cleans up."""
     def handler(signum, _frame):
         raise Interrupted(signum)
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, handler)
 
@@ -680,7 +682,7 @@ def main(argv=None, out=print):
             demo.say("the work dir (master log, serial consoles) is removed; run with --keep to look at it")
         return 1
     except (KeyboardInterrupt, Interrupted) as exc:
-        demo.say(f"interrupted ({exc or 'SIGINT'})")
+        demo.say(f"interrupted ({str(exc) or 'SIGINT'})")
         return 130
     finally:
         demo.say("cleaning up: guests, master, salt commands" + ("" if options.keep else ", work dir"))
