@@ -22,9 +22,14 @@ def test_formula_has_the_saltstack_formulas_fields():
 
 
 def test_changelog_starts_with_this_version():
-    first = next(line for line in (REPO / "CHANGELOG.md").read_text(encoding="utf-8").splitlines()
-                 if line.startswith("## "))
-    assert first.startswith(f"## {FORMULA['version']} ")
+    """The newest release is this version; changes not released yet sit above it, under one
+    "Unreleased" heading at the top."""
+    headings = [line for line in (REPO / "CHANGELOG.md").read_text(encoding="utf-8").splitlines()
+                if line.startswith("## ")]
+    if headings[0] == "## Unreleased":
+        headings = headings[1:]
+    assert "## Unreleased" not in headings, "the Unreleased heading belongs at the top"
+    assert headings[0].startswith(f"## {FORMULA['version']} ")
 
 
 def test_pyproject_entry_point_is_the_loader():
