@@ -48,7 +48,7 @@ import yaml  # noqa: E402  pylint: disable=wrong-import-position
 
 from tests.e2e import fleet as fl  # noqa: E402  pylint: disable=wrong-import-position
 from tests.e2e import image as image_mod  # noqa: E402  pylint: disable=wrong-import-position
-from tests.e2e.guest import TCG  # noqa: E402  pylint: disable=wrong-import-position
+from tests.e2e.guest import TCG, qemu_argv  # noqa: E402  pylint: disable=wrong-import-position
 
 MAX_GUESTS = 8
 DEFAULT_GUESTS = 3
@@ -266,6 +266,19 @@ def master_config(root, ports, file_roots, pillar_roots, user):
     }
 
 
+def master_argv(config_dir):
+    """The venv's salt-master in the foreground (the demo owns its process group)."""
+    return [str(BIN / "salt-master"), "-c", str(config_dir), "-l", "warning"]
+
+
+def guest_argv_example(workdir, mid, accel):
+    """One boot of guest ``mid`` as ``FleetGuest`` starts it (the master's ports are chosen
+    at start: shown as placeholders)."""
+    vm = Path(workdir) / "guests" / mid
+    return qemu_argv(f"kdump-fleet-{mid}", GUEST_MEMORY_MB, 1, vm / "serial-NN.log", vm / "root.qcow2",
+                     vm / "dump.raw", vm / "share", fl.netdev_args("<publish_port>", "<ret_port>"), accel=accel)
+
+
 def salt_commands(config_dir, layout, report, junit):
     """The salt commands of each phase, as argument lists (what ``--plan`` prints and the
     run executes)."""
@@ -336,6 +349,12 @@ def plan_lines(options, layout, accel, cached, paths, problems):
         lines.append(f"{number}. {key}: {what}")
         if key == "images":
             lines.extend(f"   {suite}: {'cached' if cached[suite] else 'to build (2-5 min)'}" for suite in cached)
+        if key == "master":
+            lines.append("   $ " + " ".join(_quoted(arg) for arg in master_argv(paths["config_dir"])))
+        if key == "boot":
+            lines.append(f"   per guest, a new QEMU process per boot (-no-reboot), e.g. {layout[0][0]}:")
+            lines.append("   $ " + " ".join(_quoted(str(arg)) for arg in
+                                            guest_argv_example(paths["workdir"], layout[0][0], accel.qemu)))
         for argv in commands.get(key, []):
             lines.append("   $ " + " ".join(_quoted(arg) for arg in argv))
     lines.append(f"work dir: {paths['workdir']} (removed at the end unless --keep)")
@@ -624,7 +643,7 @@ def start_master(cleanup, config_dir, root, ports, file_roots, pillar_roots, tim
     (Path(config_dir) / "master").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     console = open(Path(root) / "console.log", "wb")  # pylint: disable=consider-using-with
     cleanup.add("close master console", console.close)
-    proc = cleanup.spawn("salt-master", [str(BIN / "salt-master"), "-c", str(config_dir), "-l", "warning"],
+    proc = cleanup.spawn("salt-master", master_argv(config_dir),
                          stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while True:

@@ -224,9 +224,16 @@ def test_plan_prints_every_phase_the_commands_the_time_and_the_pillar(tmp_path):
         assert f"\n{number}. {key}: " in text
     assert "   trixie: cached" in text and "   bookworm: to build (2-5 min)" in text
     assert "kdump.reboot_pending '*' 'confirm=*' batch=3" in text
+    assert f"/salt-master -c {tmp_path}/work/etc -l warning" in text
+    assert "qemu-system-x86_64 -name kdump-fleet-kf-trixie-a -accel tcg,thread=multi" in text
+    assert "restrict=on,guestfwd=tcp:10.0.2.100:4505-cmd:socat - TCP:127.0.0.1:<publish_port>," in text
     assert f"report={REPO}/artifacts/demo/20260101-000000/crashtest.html" in text
     assert "kf-bookworm      Debian bookworm  own pillar: dump_level 17, volume 768M" in text
     assert "value: 192M" in text and "kdump_fleet_special" in text
+    kvm = fd.plan_lines(fd.Options(), layout, fd.Accel("kvm", "kvm", "ok"), {"trixie": True, "bookworm": True},
+                        paths, [])
+    assert any("qemu-system-x86_64 -name kdump-fleet-kf-trixie-a -accel kvm " in line for line in kvm)
+    assert "expected: about 8-16 min" in kvm
     problems = fd.plan_lines(fd.Options(), layout, accel, {"trixie": True, "bookworm": True}, paths, ["root: x"])
     assert "the run would stop at preflight:" in problems and "  root: x" in problems
 
