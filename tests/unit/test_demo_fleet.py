@@ -76,16 +76,17 @@ def test_qemu_argv_keeps_tcg_by_default_and_takes_an_accel():
     assert argv[argv.index("-accel") + 1] == "kvm" and argv.count("-accel") == 1
 
 
-def test_a_fleet_guest_boots_with_its_accel(tmp_path):
-    base = tmp_path / "base.raw"
-    base.write_bytes(b"\0" * (1 << 20))
-    image = type("Image", (), {"path": str(base)})()
+def test_a_fleet_guest_boots_with_its_accel(tmp_path, monkeypatch):
+    made = []
+    monkeypatch.setattr(fl, "run", lambda argv, phase: made.append((argv[0], phase)))  # qemu-img, truncate
+    image = type("Image", (), {"path": str(tmp_path / "base.raw")})()
     ports = {"publish_port": 1, "ret_port": 2}
     guest = fl.FleetGuest("kf-x", image, tmp_path / "vm", ports, accel="kvm")
     argv = guest.argv(tmp_path / "serial.log")
     assert argv[argv.index("-accel") + 1] == "kvm"
     default = fl.FleetGuest("kf-y", image, tmp_path / "vm2", ports).argv(tmp_path / "serial.log")
     assert default[default.index("-accel") + 1] == TCG
+    assert made == [("qemu-img", "fleet-disk"), ("truncate", "fleet-disk")] * 2
 
 
 def test_kvm_device_status_names_the_device_and_why(tmp_path):
