@@ -16,8 +16,9 @@ fleet in stages. This runs exactly that, end to end, on real kernels, and leaves
 9. ``salt-run kdump.crashtest '*' canary=1 wave_size=2 analyze=True report=... junit=...``:
    the table (outputter ``kdump_report``) and the HTML report under ``artifacts/demo/``.
 
-Everything it started (QEMU, the master, salt commands) is stopped, and its temp dir removed,
-when it ends, fails or is interrupted (Ctrl-C, SIGTERM, SIGHUP).
+Everything it started (QEMU, the master, salt commands) is stopped, the logs (master, serial
+consoles, minions) copied next to the report, and its temp dir removed, when it ends, fails or
+is interrupted (Ctrl-C, SIGTERM, SIGHUP).
 
 .. code-block:: bash
 
@@ -359,6 +360,7 @@ def plan_lines(options, layout, accel, cached, paths, problems):
             lines.append("   $ " + " ".join(_quoted(arg) for arg in argv))
     lines.append(f"work dir: {paths['workdir']} (removed at the end unless --keep)")
     lines.append(f"report: {paths['report']}, JUnit: {paths['junit']}")
+    lines.append(f"logs: {paths['logs']} (master, serial consoles, minions; copied at the end)")
     top, sls = fl.fleet_pillars(special)
     lines.append("pillar top.sls:")
     lines.extend("  " + line for line in yaml.safe_dump(top, sort_keys=False).splitlines())
@@ -509,6 +511,8 @@ class Demo:
                                                      if self.accel.name == "tcg" else " (KVM: estimate)"))
         self.paths["workdir"].mkdir(parents=True, exist_ok=True)
         self.cleanup.remove_dir(self.paths["workdir"], keep=self.options.keep)
+        # runs after every process registered later has stopped, before the work dir goes
+        self.cleanup.add("keep the logs", self.save_logs)
 
     def phase_images(self):
         self.images = {}
@@ -582,6 +586,10 @@ class Demo:
             raise DemoError(f"crashtest: salt-run kdump.crashtest exited {code}")
 
     # -- helpers
+
+    def save_logs(self):
+        if keep_logs(self.paths["workdir"], self.paths["logs"]):
+            self.say(f"logs (master, serial consoles, minions): {self.paths['logs']}")
 
     def _suites(self):
         return list(dict.fromkeys(suite for _mid, suite in self.layout))
@@ -663,13 +671,31 @@ def _port_open(port):
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+LOG_GLOBS = ("master/master.log", "master/console.log", "guests/*/serial-*.log", "guests/*/qemu-*.log",
+             "guests/*/share/out/minion.log")
+
+
+def keep_logs(workdir, dest):
+    """Copy the master's and the guests' logs out of the work dir (which cleanup removes)
+    into ``dest``; return how many files."""
+    copied = 0
+    for pattern in LOG_GLOBS:
+        for path in sorted(Path(workdir).glob(pattern)):
+            if path.is_file():
+                target = Path(dest) / path.relative_to(workdir)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+                copied += 1
+    return copied
+
+
 def demo_paths(workdir=None, stamp=None):
     """The work dir (short: salt's socket paths are limited to 108 bytes) and the reports."""
     stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
     workdir = Path(workdir) if workdir else Path(tempfile.gettempdir()) / f"kfdemo-{stamp}-{os.getpid()}"
     reports = REPO / "artifacts" / "demo" / stamp
     return {"workdir": workdir, "config_dir": workdir / "etc", "report": str(reports / "crashtest.html"),
-            "junit": str(reports / "crashtest-junit.xml")}
+            "junit": str(reports / "crashtest-junit.xml"), "logs": reports / "logs"}
 
 
 def main(argv=None, out=print):
@@ -697,8 +723,6 @@ def main(argv=None, out=print):
         return 0
     except DemoError as exc:
         demo.say(f"FAILED {exc}")
-        if not options.keep:
-            demo.say("the work dir (master log, serial consoles) is removed; run with --keep to look at it")
         return 1
     except (KeyboardInterrupt, Interrupted) as exc:
         demo.say(f"interrupted ({str(exc) or 'SIGINT'})")

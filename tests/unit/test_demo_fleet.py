@@ -210,6 +210,22 @@ def test_the_highstate_summary_counts_and_names_each_failure():
     assert fd.answering({}, ["a"]) == [] and fd.answering("no minions", ["a"]) == []
 
 
+def test_the_logs_are_copied_out_of_the_work_dir_and_nothing_else(tmp_path):
+    work, dest = tmp_path / "work", tmp_path / "logs"
+    files = {"master/master.log": "m", "master/console.log": "c", "guests/kf-a/serial-01.log": "boot 1",
+             "guests/kf-a/serial-02.log": "boot 2", "guests/kf-a/qemu-01.log": "q",
+             "guests/kf-a/share/out/minion.log": "minion", "guests/kf-a/root.qcow2": "disk",
+             "etc/master": "config"}
+    for name, text in files.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(text)
+    assert fd.keep_logs(work, dest) == 6
+    copied = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert copied == sorted(set(files) - {"guests/kf-a/root.qcow2", "etc/master"})
+    assert (dest / "guests/kf-a/serial-02.log").read_text() == "boot 2"
+    assert fd.keep_logs(tmp_path / "missing", dest) == 0
+
+
 # --------------------------------------------------------------------------- --plan
 
 def test_plan_prints_every_phase_the_commands_the_time_and_the_pillar(tmp_path):
@@ -229,6 +245,7 @@ def test_plan_prints_every_phase_the_commands_the_time_and_the_pillar(tmp_path):
     assert "qemu-system-x86_64 -name kdump-fleet-kf-trixie-a -accel tcg,thread=multi" in text
     assert "restrict=on,guestfwd=tcp:10.0.2.100:4505-cmd:socat - TCP:127.0.0.1:<publish_port>," in text
     assert f"report={REPO}/artifacts/demo/20260101-000000/crashtest.html" in text
+    assert f"logs: {REPO}/artifacts/demo/20260101-000000/logs (master, serial consoles, minions" in text
     assert "kf-bookworm      Debian bookworm  own pillar: dump_level 17, volume 768M" in text
     assert "value: 192M" in text and "kdump_fleet_special" in text
     kvm = fd.plan_lines(fd.Options(), layout, fd.Accel("kvm", "kvm", "ok"), {"trixie": True, "bookworm": True},
@@ -369,5 +386,6 @@ def test_a_failed_run_cleans_up_and_keep_leaves_the_work_dir(tmp_path):
     assert code == 1, output
     assert "FAILED boot: kf-trixie-a did not answer within 900 s" in output
     assert f"work dir kept: {workdir}" in output
+    assert "run with --keep" not in output
     assert not any(_alive(pid) for pid in pids), output
     assert workdir.is_dir()
