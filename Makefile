@@ -1,5 +1,6 @@
 # kdump-formula: the two commands.  `make test` on a fresh Debian 12 machine (as root)
-# installs what it needs and runs every test tier; `make demo` shows the formula at work.
+# installs what it needs and runs every test tier; `make demo` shows the formula at work on
+# a throwaway fleet of Debian guests (`make inspect`: a read-only look at this machine).
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -17,7 +18,7 @@ MATRIX_DIR ?= /var/cache/kdump-formula-matrix
 MATRIX_KEY := $(shell cat requirements.txt | md5sum | cut -c1-12)
 MATRIX_STAMPS := $(foreach v,$(SALT_MATRIX),$(MATRIX_DIR)/salt-$(v)/.installed-$(MATRIX_KEY))
 
-.PHONY: test test-fast test-matrix test-fleet wheel lint demo venv apt clean
+.PHONY: test test-fast test-matrix test-fleet wheel lint demo inspect venv apt clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -65,8 +66,17 @@ test: venv apt lint test-matrix
 test-fleet: venv apt
 	KDUMP_E2E_FLEET=1 $(PY) -m pytest tests/e2e/test_fleet.py
 
-demo: venv
-	$(PY) demo/run.py
+# The main job on an embedded default (demo/fleet_demo.py): a salt-master on 127.0.0.1 and
+# 3 Debian guests under QEMU (2 trixie + 1 bookworm), highstate, guarded reboot, staged crash
+# test, table and HTML report in artifacts/demo/. ~25-45 min under TCG on 2 cores.
+# Options: make demo DEMO_ARGS="--plan" (boots nothing) / "--guests 2 --keep" / "--accel tcg".
+DEMO_ARGS ?=
+demo: venv apt
+	$(PY) -m demo.fleet_demo $(DEMO_ARGS)
+
+# What the modules see on this machine, read-only (never edits the boot loader).
+inspect: venv
+	$(PY) demo/inspect_host.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -243,13 +243,17 @@ class Guest:
         return dest
 
 
-def qemu_argv(name, memory_mb, smp, serial_path, root_disk, dump_disk, share, net=("-nic", "none")):
-    """One boot of a test guest: TCG, ``-no-reboot``, serial console to a file, the root
-    overlay and the dump disk on virtio, the 9p share; no network unless ``net`` gives one."""
+TCG = "tcg,thread=multi"
+
+
+def qemu_argv(name, memory_mb, smp, serial_path, root_disk, dump_disk, share, net=("-nic", "none"), accel=TCG):
+    """One boot of a test guest: TCG (``accel``: e.g. ``kvm`` for the demo where it works),
+    ``-no-reboot``, serial console to a file, the root overlay and the dump disk on virtio,
+    the 9p share; no network unless ``net`` gives one."""
     return [
         "qemu-system-x86_64",
         "-name", name,
-        "-accel", "tcg,thread=multi",
+        "-accel", accel,
         "-cpu", "max",
         "-machine", "pc",
         "-m", str(memory_mb),

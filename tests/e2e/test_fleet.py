@@ -9,7 +9,6 @@ ports; the harness powers a guest up again whenever its QEMU process exits. See
 skipped naming it.
 """
 
-import copy
 import json
 import os
 import shutil
@@ -22,7 +21,6 @@ from pytestshellutils.exceptions import FactoryTimeout
 
 from tests.e2e import fleet as fl
 from tests.e2e import benchfile
-from tests.e2e import formula as fx
 from tests.e2e import image as image_mod
 from tests.e2e.guest import REPO_ROOT
 from tests.e2e.hostcmd import E2EError
@@ -31,9 +29,8 @@ FLEET = (("kf-trixie-a", "trixie"), ("kf-trixie-b", "trixie"), ("kf-bookworm", "
 IDS = [minion_id for minion_id, _suite in FLEET]
 # The minion with its own pillar: another dump level and a fixed dump volume size.
 SPECIAL = "kf-bookworm"
-SPECIAL_DUMP_LEVEL = 17
-SPECIAL_SIZE = "768M"
-FLEET_CRASHKERNEL = "192M"
+SPECIAL_DUMP_LEVEL = fl.SPECIAL_DUMP_LEVEL
+SPECIAL_SIZE = fl.SPECIAL_SIZE
 VG_SETUP = ("pvcreate", "vgcreate")
 PYTHONS = {"trixie": [3, 13], "bookworm": [3, 11]}
 RUN_ARGS = ["reboot_timeout=900", "poll_interval=5", "timeout=90"]
@@ -46,15 +43,7 @@ BOOT_ANALYSIS = "systemd-analyze 2>&1 | head -3; systemd-analyze blame 2>&1 | he
 
 
 def _pillars():
-    special = {"kdump": {"settings": {"collector": {"dump_level": SPECIAL_DUMP_LEVEL}},
-                         "volume": {"size": SPECIAL_SIZE}}}
-    top = {"base": {"*": ["kdump_fleet"], SPECIAL: ["kdump_fleet_special"]}}
-    common = copy.deepcopy(fx.E2E_PILLAR)
-    # An explicit reservation, not "auto": the fleet images boot first without kdump-tools'
-    # grub drop-in applied (image.py), and on bookworm "auto" equals that drop-in, so the
-    # formula would see nothing to change while grub.cfg still lacks it. See fleet.md.
-    common["kdump"]["crashkernel"]["value"] = FLEET_CRASHKERNEL
-    return top, {"kdump_fleet": common, "kdump_fleet_special": special}
+    return fl.fleet_pillars(SPECIAL)
 
 
 class Fleet:

@@ -1,4 +1,4 @@
-"""`make demo`: what kdump-formula sees on this machine, read-only.
+"""`make inspect`: what kdump-formula sees on this machine, read-only.
 
 Runs the execution modules through a real ``salt-call --local`` over this checkout
 (scripts/salt-call-local) and prints their answers. Nothing here writes to the boot loader,
@@ -38,7 +38,7 @@ def call(function, args):
 
 
 def main():
-    print(f"kdump-formula demo on this machine (read-only): {REPO}\n")
+    print(f"kdump-formula inspect: this machine, read-only: {REPO}\n")
     failures = 0
     for function, args, why in READ_ONLY_CALLS:
         code, result = call(function, args)
