@@ -6,6 +6,10 @@ One neutral ``settings`` dict (see ``kdumplib.schema``) maps to three file forma
 * Debian ``/etc/default/kdump-tools``: shell variables read by ``kdump-config``;
 * Suse ``/etc/sysconfig/kdump``: shell variables read by ``kdumptool``.
 
+RedHat's ``/etc/sysconfig/kdump`` (shell, read by kdumpctl) holds ``capture_cmdline_append``
+(``render_sysconfig``); ``kdump:passthrough`` keys (``kdumplib.passthrough``) are written by
+the same line writers (``render``'s ``extra``).
+
 Rendering edits an existing file in place: a managed line whose value already means what the
 settings say is kept byte for byte, a changed one is rewritten where it stands, duplicates of
 a managed line are dropped, missing ones are appended. Comments, blank lines and every line we
