@@ -255,8 +255,8 @@ def facts(strict=True):
 
     :param bool strict: a bad ``kdump:lookup`` entry raises; False leaves bad entries out
         (the map renders so that ``kdump.validated`` can report them).
-    :return: ``{"pkgs", "lvm_pkgs", "service", "config_file", "format", "rebuild",
-        "dump_layout", "default_collector", "service_starts_unreserved",
+    :return: ``{"pkgs", "lvm_pkgs", "service", "config_file", "format", "sysconfig_file",
+        "rebuild", "dump_layout", "default_collector", "service_starts_unreserved",
         "service_sets_panic_on_oops"}`` (table: ``kdumplib.osfamily``).
     :raises CommandExecutionError: the OS family is not supported.
     :raises SaltInvocationError: ``strict`` and a bad ``kdump:lookup`` entry, naming its key.
