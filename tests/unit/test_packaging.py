@@ -22,9 +22,14 @@ def test_formula_has_the_saltstack_formulas_fields():
 
 
 def test_changelog_starts_with_this_version():
-    first = next(line for line in (REPO / "CHANGELOG.md").read_text(encoding="utf-8").splitlines()
-                 if line.startswith("## "))
-    assert first.startswith(f"## {FORMULA['version']} ")
+    """The newest release heading is FORMULA's version; an "## Unreleased" section (changes
+    not released yet) may come before it, and only first."""
+    headings = [line for line in (REPO / "CHANGELOG.md").read_text(encoding="utf-8").splitlines()
+                if line.startswith("## ")]
+    if headings[0] == "## Unreleased":
+        headings = headings[1:]
+    assert "## Unreleased" not in headings
+    assert headings[0].startswith(f"## {FORMULA['version']} ")
 
 
 def test_pyproject_entry_point_is_the_loader():
