@@ -19,6 +19,7 @@ import salt.version
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from kdumplib import dumpdir, dumpvolume, files, kdumpconf, osfamily, schema, sizes, sizing
+from kdumplib import passthrough as passthru
 from kdumplib import commands
 
 log = logging.getLogger(__name__)
@@ -254,8 +255,8 @@ def facts(strict=True):
 
     :param bool strict: a bad ``kdump:lookup`` entry raises; False leaves bad entries out
         (the map renders so that ``kdump.validated`` can report them).
-    :return: ``{"pkgs", "lvm_pkgs", "service", "config_file", "format", "rebuild",
-        "dump_layout", "default_collector", "service_starts_unreserved",
+    :return: ``{"pkgs", "lvm_pkgs", "service", "config_file", "format", "sysconfig_file",
+        "rebuild", "dump_layout", "default_collector", "service_starts_unreserved",
         "service_sets_panic_on_oops"}`` (table: ``kdumplib.osfamily``).
     :raises CommandExecutionError: the OS family is not supported.
     :raises SaltInvocationError: ``strict`` and a bad ``kdump:lookup`` entry, naming its key.
@@ -330,6 +331,10 @@ def _system_errors(pillar, report):
             kdumpconf.check_supported(family, pillar["settings"])
         except ValueError as exc:
             errors.append(str(exc))
+    try:
+        passthru.check_family(family, pillar["passthrough"])
+    except ValueError as exc:
+        errors.extend(str(exc).splitlines())
     target = pillar["settings"]["target"]
     if settings_ok and volume_ok and target["type"] == "device" and not osfamily.family(family)["mounts_dump_device"]:
         errors.extend(_check_mounted_device_target(family, target, pillar["volume"]))
@@ -385,13 +390,67 @@ def validate_pillar(data=None):
 
 def _current_settings():
     """The configuration file parsed (``kdump.settings``), for callers whose parameter is
-    named ``settings``."""
+    named ``settings``; on RedHat ``capture_cmdline_append`` is read from the sysconfig file
+    (the words after the distribution's own)."""
     name, row = _os_family()
     text = files.read_text(_root(), row["config_file"], default="")
     try:
-        return kdumpconf.parse(name, text)
+        parsed = kdumpconf.parse(name, text)
     except ValueError as exc:
         raise CommandExecutionError(f"{row['config_file']}: {exc}") from None
+    if row.get("sysconfig_file"):
+        current = kdumpconf.shell_value(files.read_text(_root(), row["sysconfig_file"], default=""), passthru.CMDLINE_APPEND)
+        base = _distribution_cmdline_append(row["sysconfig_file"])
+        extra = [word for word in (current or "").split() if word not in (base or "").split()]
+        parsed["capture_cmdline_append"] = " ".join(extra) or None
+    return parsed
+
+
+def _distribution_cmdline_append(path):
+    """KDUMP_COMMANDLINE_APPEND as the distribution shipped ``path``: from the copy kept
+    before the formula's first write, else from the file itself (not written yet)."""
+    root = _root()
+    if os.path.exists(files.rooted(root, path + CREATED)):
+        return None
+    original = files.read_text(root, path + ORIGINAL)
+    if original is None:
+        original = files.read_text(root, path, default="")
+    return kdumpconf.shell_value(original, passthru.CMDLINE_APPEND)
+
+
+def _checked_passthrough(data, os_family):
+    """``kdump:passthrough`` checked for this family; SaltInvocationError naming each bad key."""
+    if data is not None and not isinstance(data, dict):
+        raise SaltInvocationError(f"passthrough: {type(data).__name__} given, expected a mapping")
+    try:
+        checked = passthru.validate(data or {})
+        passthru.check_family(os_family, checked)
+    except ValueError as exc:
+        raise _invalid(exc) from None
+    return checked
+
+
+def _rendered(settings, passthrough):
+    """``[{"path", "old", "text"}]``: the config file, then (RedHat) the sysconfig file, as
+    these settings and passthrough keys make them; ``settings`` None: the current ones."""
+    name, row = _os_family()
+    wanted = _current_settings() if settings is None else _validated(settings)
+    given = _checked_passthrough(passthrough, name)
+    root = _root()
+    out = []
+    try:
+        old = files.read_text(root, row["config_file"], default="")
+        text = kdumpconf.render(name, wanted, old, passthru.for_file(name, "config", given))
+        out.append({"path": row["config_file"], "old": old, "text": text})
+        path = row.get("sysconfig_file")
+        if path:
+            old = files.read_text(root, path, default="")
+            append = passthru.cmdline_append(_distribution_cmdline_append(path), wanted["capture_cmdline_append"])
+            text = kdumpconf.render_sysconfig(old, append, passthru.for_file(name, "sysconfig_file", given))
+            out.append({"path": path, "old": old, "text": text})
+    except ValueError as exc:
+        raise _invalid(exc) from None
+    return out
 
 
 def settings():
@@ -413,32 +472,34 @@ def settings():
     return _current_settings()
 
 
-def render(settings=None):
+def render(settings=None, passthrough=None):
     """
     Show the configuration file these settings would produce, without writing it.
 
     Lines and comments the module does not manage are kept as they are.
 
     :param dict settings: neutral settings; default: the current file's (``kdump.settings``).
-    :return: ``{"path": str, "text": str}``.
+    :param dict passthrough: pillar ``kdump:passthrough`` (distribution keys the settings do
+        not model, ``kdumplib.passthrough``); default none.
+    :return: ``{"path": str, "text": str, "files": [{"path", "text"}]}``: the config file,
+        and in ``files`` every file written (RedHat: also ``/etc/sysconfig/kdump``).
 
     CLI Example:
 
     .. code-block:: bash
 
         salt '*' kdump.render '{"target": {"path": "/var/crash"}}'
+        salt '*' kdump.render '{}' '{"kdump_conf": {"link_delay": 10}}'
     """
-    name, row = _os_family()
-    wanted = _current_settings() if settings is None else _validated(settings)
-    existing = files.read_text(_root(), row["config_file"], default="")
-    try:
-        text = kdumpconf.render(name, wanted, existing)
-    except ValueError as exc:
-        raise _invalid(exc) from None
-    return {"path": row["config_file"], "text": text}
+    rendered = _rendered(settings, passthrough)
+    return {
+        "path": rendered[0]["path"],
+        "text": rendered[0]["text"],
+        "files": [{"path": item["path"], "text": item["text"]} for item in rendered],
+    }
 
 
-def configure(settings, test=False):
+def configure(settings, test=False, passthrough=None):
     """
     Write the kdump configuration file for these settings, atomically, only when it differs.
 
@@ -447,35 +508,49 @@ def configure(settings, test=False):
     marks that there was none) for kdump.clean. Before the file changes, the rebuild-pending
     marker is set (``kdump.rebuild_pending``): the capture initrd is stale until
     ``kdump.rebuild`` loads the crash kernel, also when this is called from the command line.
+    On RedHat ``/etc/sysconfig/kdump`` is handled the same way (``KDUMP_COMMANDLINE_APPEND``
+    = the distribution's value + ``capture_cmdline_append``, and the ``sysconfig``
+    passthrough keys); kdumpctl reads it when it loads the crash kernel, and the rebuild's
+    ``kdumpctl restart`` applies it.
 
     :param dict settings: neutral settings (validated here).
     :param bool test: only report what would change.
-    :return: ``{"path": str, "changed": bool, "diff": str}`` (``diff`` is a unified diff).
+    :param dict passthrough: pillar ``kdump:passthrough`` (validated here); default none.
+    :return: ``{"path": str, "changed": bool, "diff": str, "files": [{"path", "changed",
+        "diff"}]}``: ``path`` is the config file, ``changed``/``diff`` cover every file.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt '*' kdump.configure '{"collector": {"dump_level": 31, "compression": "lzo"}}'
+        salt '*' kdump.configure '{"capture_cmdline_append": "panic=10"}' passthrough='{"sysconfig": {"KEXEC_ARGS": "-s"}}'
     """
-    rendered = render(settings)
-    path = rendered["path"]
-    old = files.read_text(_root(), path, default="")
-    diff = "".join(
-        difflib.unified_diff(
-            old.splitlines(keepends=True),
-            rendered["text"].splitlines(keepends=True),
-            fromfile=path,
-            tofile=path,
+    rendered = _rendered(settings, passthrough)
+    results = []
+    for item in rendered:
+        diff = "".join(
+            difflib.unified_diff(
+                item["old"].splitlines(keepends=True),
+                item["text"].splitlines(keepends=True),
+                fromfile=item["path"],
+                tofile=item["path"],
+            )
         )
-    )
-    changed = old != rendered["text"]
+        results.append({"path": item["path"], "changed": item["old"] != item["text"], "diff": diff})
+    changed = [item for item, result in zip(rendered, results) if result["changed"]]
     if changed and not test:
         # The marker first: a run that dies after the write still rebuilds next time.
-        _mark_rebuild(f"config {path} changed")
-        _keep_original(path)
-        files.write_text_atomic(_root(), path, rendered["text"])
-    return {"path": path, "changed": changed, "diff": diff}
+        _mark_rebuild(f"config {', '.join(item['path'] for item in changed)} changed")
+        for item in changed:
+            _keep_original(item["path"])
+            files.write_text_atomic(_root(), item["path"], item["text"])
+    return {
+        "path": rendered[0]["path"],
+        "changed": bool(changed),
+        "diff": "".join(result["diff"] for result in results),
+        "files": results,
+    }
 
 
 def _keep_original(path):

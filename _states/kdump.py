@@ -148,18 +148,20 @@ def space_checked(name, path=None):
 # --- kdump.configured + mod_watch ---------------------------------------------------------
 
 
-def _configured(ret, settings):
+def _configured(ret, settings, passthrough):
     if not isinstance(settings, dict):
         raise SaltInvocationError(f"settings: {type(settings).__name__} given, expected a mapping")
-    predicted = __salt__["kdump.configure"](settings, test=True)
+    if passthrough is not None and not isinstance(passthrough, dict):
+        raise SaltInvocationError(f"passthrough: {type(passthrough).__name__} given, expected a mapping")
+    predicted = __salt__["kdump.configure"](settings, test=True, passthrough=passthrough)
     leftover = __salt__["kdump.rebuild_pending"]()["pending"]
     if not predicted["changed"] and not leftover:
-        ret["comment"] = f"{predicted['path']} is already configured."
+        ret["comment"] = f"{_paths(predicted)} already configured."
         return ret
     reserved = _reserved()
     if not predicted["changed"] and not reserved:
         ret["comment"] = (
-            f"{predicted['path']} is already configured; the capture initrd is rebuilt once the "
+            f"{_paths(predicted)} already configured; the capture initrd is rebuilt once the "
             "crashkernel reservation exists (after the reboot)."
         )
         return ret
@@ -170,7 +172,10 @@ def _configured(ret, settings):
         return ret
     # kdump.configure writes the rebuild marker before the file: a failed rebuild below
     # leaves it, and the next run rebuilds.
-    written = __salt__["kdump.configure"](settings, test=False) if predicted["changed"] else predicted
+    if predicted["changed"]:
+        written = __salt__["kdump.configure"](settings, test=False, passthrough=passthrough)
+    else:
+        written = predicted
     ret["changes"] = _configured_changes(written, rebuilt=False)
     if reserved:
         _rebuild_and_verify()
@@ -179,10 +184,26 @@ def _configured(ret, settings):
     return ret
 
 
+def _files(configured_ret):
+    """The files of a kdump.configure result (older shape: the one config file)."""
+    return configured_ret.get("files") or [
+        {"path": configured_ret["path"], "changed": configured_ret["changed"], "diff": configured_ret["diff"]}
+    ]
+
+
+def _paths(configured_ret):
+    """``<file> is`` / ``<file> and <file> are``: every file kdump.configure manages."""
+    paths = [item["path"] for item in _files(configured_ret)]
+    return " and ".join(paths) + (" is" if len(paths) == 1 else " are")
+
+
 def _configured_changes(configured_ret, rebuilt):
+    """``config`` for the config file, ``sysconfig`` for RedHat's /etc/sysconfig/kdump."""
     changes = {}
-    if configured_ret["changed"]:
-        changes["config"] = {"path": configured_ret["path"], "diff": configured_ret["diff"]}
+    for item in _files(configured_ret):
+        if item["changed"]:
+            role = "config" if item["path"] == configured_ret["path"] else "sysconfig"
+            changes[role] = {"path": item["path"], "diff": item["diff"]}
     if rebuilt:
         changes["rebuilt"] = True
     return changes
@@ -192,7 +213,9 @@ def _configured_comment(predicted, reserved, leftover, would):
     verb = "would be" if would else "was"
     parts = []
     if predicted["changed"]:
-        parts.append(f"{predicted['path']} {verb} updated")
+        changed = [item["path"] for item in _files(predicted) if item["changed"]]
+        plural = "would be" if would else "were"
+        parts.append(f"{' and '.join(changed)} {verb if len(changed) == 1 else plural} updated")
     elif leftover:
         parts.append(f"{predicted['path']} was changed by an earlier run that did not rebuild")
     if reserved:
@@ -202,18 +225,21 @@ def _configured_comment(predicted, reserved, leftover, would):
     return "; ".join(parts) + "."
 
 
-def configured(name, settings):
+def configured(name, settings, passthrough=None):
     """
     Write the neutral kdump settings into the OS's config file and rebuild the capture initrd
     when it changed, so the crash kernel always runs the configuration on disk.
 
     :param str name: the state ID.
     :param dict settings: the neutral settings (pillar ``kdump:settings``).
+    :param dict passthrough: distribution keys the settings do not model (pillar
+        ``kdump:passthrough``, ``kdumplib.passthrough``); default none.
 
     On a change the capture initrd is rebuilt and the crash kernel reloaded (when the
     crashkernel reservation exists) and verified loaded. A second run with the same settings
     changes and rebuilds nothing. ``test=True`` predicts ``{"config": {"path", "diff"},
-    "rebuilt": True}``. Other states can ``watch`` this one (``mod_watch`` rebuilds).
+    "sysconfig": {"path", "diff"} (RedHat /etc/sysconfig/kdump), "rebuilt": True}``. Other
+    states can ``watch`` this one (``mod_watch`` rebuilds).
 
     .. code-block:: yaml
 
@@ -222,10 +248,12 @@ def configured(name, settings):
             - settings:
                 target: {type: local, path: /var/crash}
                 collector: {dump_level: 31, compression: zstd}
+            - passthrough:
+                kdump_conf: {fence_kdump_nodes: [node2.example.com]}
             - watch:
               - pkg: kdump-packages
     """
-    return _run_state(_configured, name, settings)
+    return _run_state(_configured, name, settings, passthrough)
 
 
 def _watched(ret):

@@ -6,6 +6,10 @@ One neutral ``settings`` dict (see ``kdumplib.schema``) maps to three file forma
 * Debian ``/etc/default/kdump-tools``: shell variables read by ``kdump-config``;
 * Suse ``/etc/sysconfig/kdump``: shell variables read by ``kdumptool``.
 
+RedHat's ``/etc/sysconfig/kdump`` (shell, read by kdumpctl) holds ``capture_cmdline_append``
+(``render_sysconfig``); ``kdump:passthrough`` keys (``kdumplib.passthrough``) are written by
+the same line writers (``render``'s ``extra``).
+
 Rendering edits an existing file in place: a managed line whose value already means what the
 settings say is kept byte for byte, a changed one is rewritten where it stands, duplicates of
 a managed line are dropped, missing ones are appended. Comments, blank lines and every line we
@@ -251,14 +255,9 @@ def _user_host(text):
 # --------------------------------------------------------------------------- RedHat /etc/kdump.conf
 
 
-def _redhat_refuse(settings):
-    if settings["capture_cmdline_append"]:
-        _unsupported(
-            "capture_cmdline_append",
-            settings["capture_cmdline_append"],
-            "RedHat",
-            "it lives in /etc/sysconfig/kdump KDUMP_COMMANDLINE_APPEND, which this module does not manage",
-        )
+def _redhat_refuse(_settings):
+    """Every neutral setting has a RedHat entry (capture_cmdline_append is written into
+    /etc/sysconfig/kdump, see ``render_sysconfig``)."""
 
 
 def _redhat_target_directive(settings, _present):
@@ -611,14 +610,19 @@ def _entries(fmt, text):
         yield line, parse_line(line)
 
 
-def render(os_family, settings, existing=""):
-    """The config file text for ``settings``, edited into ``existing`` (keeps what we don't manage)."""
-    row = family(os_family)
-    fmt = row["format"]
+def _fixed(name, text):
+    """A Key for a value decided outside the settings (``kdump:passthrough``): ``text`` is
+    written, None removes the entry; reading it back is not part of the settings."""
+    return Key(name, lambda _settings: text, lambda _parsed, _text, _directive: None)
+
+
+def edit(fmt, existing, wanted):
+    """``existing`` with the ``wanted`` entries ``[(key, directive, text or None)]`` edited
+    in place: a line already meaning the value kept byte for byte, a changed one rewritten
+    where it stands (by the format's line writer), duplicates and None values dropped, missing
+    ones appended; every other line kept."""
     write_line = SYNTAXES[fmt][1]
     entries = list(_entries(fmt, existing or ""))
-    present = {entry[0] for _line, entry in entries if entry}
-    wanted = _wanted(os_family, settings, present)
     owner = {name: index for index, (key, _, _) in enumerate(wanted) for name in key.names()}
     done = set()
     out = []
@@ -644,6 +648,41 @@ def render(os_family, settings, existing=""):
     if missing and out and not out[-1].endswith("\n"):
         out[-1] += "\n"
     return "".join(out + missing)
+
+
+def _present(fmt, existing):
+    return {entry[0] for _line, entry in _entries(fmt, existing or "") if entry}
+
+
+def render(os_family, settings, existing="", extra=None):
+    """The config file text for ``settings``, edited into ``existing`` (keeps what we don't
+    manage). ``extra``: ``{directive: text or None}`` of ``kdump:passthrough`` for this file
+    (checked by ``kdumplib.passthrough``), after the managed keys."""
+    fmt = family(os_family)["format"]
+    wanted = _wanted(os_family, settings, _present(fmt, existing))
+    managed = {name for key, _, _ in wanted for name in key.names()}
+    for name, text in (extra or {}).items():
+        if name in managed:
+            raise ValueError(f"{name}: managed by the settings, not passed through")
+        wanted.append((_fixed(name, text), name, text))
+    return edit(fmt, existing, wanted)
+
+
+def shell_value(text, name):
+    """The value of the last ``name=`` assignment of a shell file, None when there is none."""
+    return _last_values("shell", text or "").get(name)
+
+
+def render_sysconfig(existing, cmdline_append, extra=None):
+    """RedHat's /etc/sysconfig/kdump (shell, read by kdumpctl) with ``KDUMP_COMMANDLINE_APPEND``
+    = ``cmdline_append`` (None: no such line) and the ``sysconfig`` passthrough ``extra``,
+    edited in place through ``shell_line``; the distribution's other lines kept."""
+    wanted = [(_fixed("KDUMP_COMMANDLINE_APPEND", cmdline_append), "KDUMP_COMMANDLINE_APPEND", cmdline_append)]
+    for name, text in (extra or {}).items():
+        if name == "KDUMP_COMMANDLINE_APPEND":
+            raise ValueError(f"{name}: managed by capture_cmdline_append, not passed through")
+        wanted.append((_fixed(name, text), name, text))
+    return edit("shell", existing, wanted)
 
 
 # --------------------------------------------------------------------------- parsing

@@ -27,6 +27,10 @@ OS_FAMILIES = {
         "service": "kdump",
         "config_file": "/etc/kdump.conf",
         "format": "kdump.conf",
+        # kdumpctl reads it (shell) when it loads the crash kernel: KDUMP_COMMANDLINE_APPEND
+        # (capture_cmdline_append) and KEXEC_ARGS go on the kexec command line, not into the
+        # initrd, so "kdumpctl restart" applies a change (kdumplib.passthrough).
+        "sysconfig_file": "/etc/sysconfig/kdump",
         # kdumpctl rebuild rebuilds the kdump initramfs whatever the file times say (the seed's
         # bug: a changed kdump.conf with an old initrd until someone touched the file).
         "rebuild": [["kdumpctl", "rebuild"], ["kdumpctl", "restart"]],
@@ -53,6 +57,8 @@ OS_FAMILIES = {
         "service": "kdump-tools",
         "config_file": "/etc/default/kdump-tools",
         "format": "shell",
+        # everything is in config_file
+        "sysconfig_file": None,
         # The capture kernel boots with systemd.unit=kdump-tools-dump.service and reads this
         # file from the real root at dump time; unload + load re-reads it and reloads the
         # capture kernel with the new command line.
@@ -84,6 +90,7 @@ OS_FAMILIES = {
         "service": "kdump",
         "config_file": "/etc/sysconfig/kdump",
         "format": "shell",
+        "sysconfig_file": None,
         # "{service}" is the service of the row after kdump:lookup (see ``facts``).
         "rebuild": [["systemctl", "restart", "{service}"]],
         "dump_layout": "<path>/<YYYY-MM-DD-HH:MM>/vmcore",

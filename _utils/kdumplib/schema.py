@@ -52,6 +52,8 @@ DEFAULT_PILLAR = {
     # and leave oopses alone unless the user wants them to panic.
     "sysctl": {"kernel.panic": 180, "kernel.panic_on_oops": 0},
     "purge_target": False,
+    # Distribution keys the settings do not model, per file (kdumplib.passthrough): none.
+    "passthrough": {"kdump_conf": {}, "sysconfig": {}, "kdump_tools": {}},
 }
 
 DEFAULT_VOLUME = {
@@ -583,6 +585,10 @@ def check_pillar(data, key="kdump"):
         report.check(check_sysctl, name, setting, f"{key}:sysctl:{name}")
     pillar["sysctl"] = sysctl
     pillar["purge_target"] = report.check(_bool, pillar["purge_target"], f"{key}:purge_target", fallback=False)
+    # passthrough's grammars are built from this module's: imported here, not at the top
+    from kdumplib import passthrough  # pylint: disable=import-outside-toplevel
+
+    pillar["passthrough"] = passthrough.check(pillar["passthrough"], f"{key}:passthrough", report)
     return pillar, report
 
 

@@ -26,40 +26,47 @@ kdump-clean-service-disabled:
     - require:
       - service: kdump-clean-service-dead
 
-{#- kdump.configured kept the distribution's file as <config>.kdump-formula.orig, or marked
-    <config>.kdump-formula.created when there was none. Neither: nothing of the formula's to
+{#- kdump.configured kept each file it writes (the config file; on RedHat also
+    /etc/sysconfig/kdump) as the distribution had it: <file>.kdump-formula.orig, or marked
+    <file>.kdump-formula.created when there was none. Neither: nothing of the formula's to
     undo (already cleaned, or written by a release before these markers: left alone). #}
-{%- set undo_config = none %}
-{%- if salt['file.file_exists'](config ~ '.kdump-formula.orig') %}
-{%-   set undo_config = 'restore' %}
+{%- set written = [('kdump-clean-config', config)] %}
+{%- if kdump.sysconfig_file %}
+{%-   do written.append(('kdump-clean-sysconfig', rooted(kdump.sysconfig_file))) %}
+{%- endif %}
+{%- for id, path in written %}
+{%-   set undo = none %}
+{%-   if salt['file.file_exists'](path ~ '.kdump-formula.orig') %}
+{%-     set undo = 'restore' %}
 
-kdump-clean-config:
+{{ id }}:
   file.rename:
-    - name: {{ config | json }}
-    - source: {{ (config ~ '.kdump-formula.orig') | json }}
+    - name: {{ path | json }}
+    - source: {{ (path ~ '.kdump-formula.orig') | json }}
     - force: true
     - require:
       - service: kdump-clean-service-dead
-{%- elif salt['file.file_exists'](config ~ '.kdump-formula.created') %}
-{%-   set undo_config = 'remove' %}
+{%-   elif salt['file.file_exists'](path ~ '.kdump-formula.created') %}
+{%-     set undo = 'remove' %}
 
-kdump-clean-config:
+{{ id }}:
   file.absent:
-    - name: {{ config | json }}
+    - name: {{ path | json }}
     - require:
       - service: kdump-clean-service-dead
-{%- endif %}
-
-{%- for suffix in ('.kdump-formula.created', '.kdump-formula.bak') %}
-
-kdump-clean-config{{ suffix }}:
-  file.absent:
-    - name: {{ (config ~ suffix) | json }}
-    - require:
-      - service: kdump-clean-service-dead
-{%-   if undo_config %}
-      - file: kdump-clean-config
 {%-   endif %}
+
+{%-   for suffix in ('.kdump-formula.created', '.kdump-formula.bak') %}
+
+{{ id }}{{ suffix }}:
+  file.absent:
+    - name: {{ (path ~ suffix) | json }}
+    - require:
+      - service: kdump-clean-service-dead
+{%-     if undo %}
+      - file: {{ id }}
+{%-     endif %}
+{%-   endfor %}
 {%- endfor %}
 
 {#- kdump.configured's marker of a rebuild still owed (see docs/states/kdump.md). #}

@@ -1,5 +1,6 @@
-{#- The OS's kdump configuration file from the neutral settings (pillar kdump:settings), and
-    the free-space check for the dumps it configures (kdump:space_check).
+{#- The OS's kdump configuration file from the neutral settings (pillar kdump:settings) and the
+    distribution keys they do not model (kdump:passthrough; on RedHat also /etc/sysconfig/kdump),
+    and the free-space check for the dumps it configures (kdump:space_check).
     kdump.configured rebuilds the capture initrd whenever the file changes, and again when the
     package changes (watch). #}
 {%- set tplroot = tpldir.split('/')[0] %}
@@ -14,6 +15,7 @@ kdump-config:
   kdump.configured:
     - name: {{ kdump.config_file | json }}
     - settings: {{ kdump.settings | json }}
+    - passthrough: {{ kdump.passthrough | json }}
     - require:
       - kdump: kdump-validated
 {%- if kdump.volume %}

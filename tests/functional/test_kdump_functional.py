@@ -54,7 +54,9 @@ def test_configure_changes_once(loaders, fake_root, family):
     current = kdump.settings()
     assert current["collector"]["compression"] == "lzo" and current["collector"]["dump_level"] == 31
     second = kdump.configure(WANTED)
-    assert second == {"path": config, "changed": False, "diff": ""}
+    assert (second["path"], second["changed"], second["diff"]) == (config, False, "")
+    assert second["files"][0] == {"path": config, "changed": False, "diff": ""}
+    assert not any(item["changed"] for item in second["files"])
     # every comment line of the original file is still there
     assert [l for l in before.splitlines() if l.startswith("#")] == [l for l in after.splitlines() if l.startswith("#")]
 

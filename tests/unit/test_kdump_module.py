@@ -257,7 +257,10 @@ def test_settings_parses_the_seed():
 
 
 def test_render_without_settings_is_the_current_file():
-    assert kdump.render() == {"path": "/etc/kdump.conf", "text": SEED}
+    rendered = kdump.render()
+    assert (rendered["path"], rendered["text"]) == ("/etc/kdump.conf", SEED)
+    # no sysconfig under this root: nothing to write there
+    assert rendered["files"] == [{"path": "/etc/kdump.conf", "text": SEED}, {"path": "/etc/sysconfig/kdump", "text": ""}]
 
 
 def test_configure_writes_once_with_backup_and_diff(root):
@@ -272,7 +275,15 @@ def test_configure_writes_once_with_backup_and_diff(root):
     assert "core_collector makedumpfile -c -d 31" in (root / "etc/kdump.conf").read_text()
     assert (root / "etc/kdump.conf.kdump-formula.bak").read_text() == SEED
     second = kdump.configure(wanted)
-    assert second == {"path": "/etc/kdump.conf", "changed": False, "diff": ""}
+    assert second == {
+        "path": "/etc/kdump.conf",
+        "changed": False,
+        "diff": "",
+        "files": [
+            {"path": "/etc/kdump.conf", "changed": False, "diff": ""},
+            {"path": "/etc/sysconfig/kdump", "changed": False, "diff": ""},
+        ],
+    }
 
 
 def test_configure_bad_settings_changes_nothing(root):

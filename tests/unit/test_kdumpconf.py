@@ -115,9 +115,10 @@ def test_redhat_semantically_equal_collector_line_is_kept():
     assert redhat({}, existing) == existing
 
 
-def test_redhat_capture_cmdline_append_refused():
-    with pytest.raises(ValueError, match=r"^kdump:settings:capture_cmdline_append: .*RedHat"):
-        redhat({"capture_cmdline_append": "panic=10"})
+def test_redhat_capture_cmdline_append_is_not_a_kdump_conf_line():
+    """It goes to /etc/sysconfig/kdump (render_sysconfig, tests/unit/test_passthrough.py)."""
+    kdumpconf.check_supported("RedHat", schema.validate_settings({"capture_cmdline_append": "panic=10"}))
+    assert redhat({"capture_cmdline_append": "panic=10"}) == redhat({})
 
 
 def test_redhat_rejects_non_makedumpfile_collector():

@@ -34,7 +34,8 @@ class FakeKdump:
         except ValueError as exc:
             raise SaltInvocationError(str(exc)) from None
 
-    def configure(self, settings, test=False):
+    def configure(self, settings, test=False, passthrough=None):
+        self.passthrough = passthrough
         changed = settings != self.settings
         diff = f"-{sorted(self.settings.items())}\n+{sorted(settings.items())}\n" if changed else ""
         if changed and not test:
