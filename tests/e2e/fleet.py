@@ -22,6 +22,7 @@ serial console showed (minion start, panic, dump saved, exit), which the fleet t
 into its measurements.
 """
 
+import copy
 import os
 import re
 import signal
@@ -33,7 +34,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.e2e.guest import PANIC_RE, qemu_argv
+from tests.e2e import formula as fx
+from tests.e2e.guest import PANIC_RE, TCG, qemu_argv
 from tests.e2e.hostcmd import run
 
 MASTER_IP = "10.0.2.100"
@@ -43,6 +45,11 @@ MINION_START_RE = re.compile(r"KDUMP-E2E: minion-start (\S+) (\S+)")
 DUMP_SAVED_RE = re.compile(r"saved vmcore in|makedumpfile Completed|The dumpfile is saved to")
 # A guest that keeps crashing (e.g. a capture kernel that panics) is not powered forever.
 MAX_BOOTS = 12
+# The fleet's pillar (the e2e pillar with an explicit reservation) and the minion with its
+# own pillar by targeting: another dump level and a fixed dump volume size.
+SPECIAL_DUMP_LEVEL = 17
+SPECIAL_SIZE = "768M"
+FLEET_CRASHKERNEL = "192M"
 
 
 def netdev_args(publish_port, ret_port):
@@ -114,6 +121,7 @@ class FleetGuest:
     dump_disk_size: str = "2G"
     log: object = print
     boots: list = field(default_factory=list)
+    accel: str = TCG
 
     def __post_init__(self):
         self.workdir = Path(self.workdir)
@@ -136,7 +144,7 @@ class FleetGuest:
     def argv(self, serial_path):
         return qemu_argv(f"kdump-fleet-{self.minion_id}", self.memory_mb, self.smp, serial_path,
                          self.root_disk, self.dump_disk, self.share,
-                         netdev_args(self.ports["publish_port"], self.ports["ret_port"]))
+                         netdev_args(self.ports["publish_port"], self.ports["ret_port"]), accel=self.accel)
 
     def power_on(self):
         """Start the power supply thread: a new QEMU process whenever the last one exited."""
@@ -236,3 +244,23 @@ def stage_pillar_roots(dest, top, sls):
     for name, data in sls.items():
         (dest / f"{name}.sls").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return [str(dest)]
+
+
+def fleet_pillars(special):
+    """The fleet's pillar: ``(top, {sls name: data})``. Every minion gets the e2e pillar with
+    ``crashkernel: 192M``; ``special`` (a minion id, or None) also its own dump level and a
+    fixed volume size, by targeting.
+
+    An explicit reservation, not "auto": the fleet images boot first without kdump-tools'
+    grub drop-in applied (image.py), and on bookworm "auto" equals that drop-in, so the
+    formula would see nothing to change while grub.cfg still lacks it. See fleet.md.
+    """
+    common = copy.deepcopy(fx.E2E_PILLAR)
+    common["kdump"]["crashkernel"]["value"] = FLEET_CRASHKERNEL
+    sls = {"kdump_fleet": common}
+    top = {"base": {"*": ["kdump_fleet"]}}
+    if special:
+        sls["kdump_fleet_special"] = {"kdump": {"settings": {"collector": {"dump_level": SPECIAL_DUMP_LEVEL}},
+                                                "volume": {"size": SPECIAL_SIZE}}}
+        top["base"][special] = ["kdump_fleet_special"]
+    return top, sls
