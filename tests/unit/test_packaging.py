@@ -44,4 +44,5 @@ def test_pyproject_entry_point_is_the_loader():
 def test_a_checkout_hands_salt_its_top_level_directories():
     assert loader.get_loader_dirs() == {
         "modules": [str(REPO / "_modules")], "states": [str(REPO / "_states")],
-        "runners": [str(REPO / "_runners")], "output": [str(REPO / "_output")]}
+        "runners": [str(REPO / "_runners")], "output": [str(REPO / "_output")],
+        "grains": [str(REPO / "_grains")]}
