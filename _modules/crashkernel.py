@@ -412,7 +412,7 @@ class Grubby(Backend):
         default, options, _ = self._entries()
         wrong = self._wrong(options, value, default if scope == "default" else None)
         if wrong:
-            raise CommandExecutionError(f"grubby ran but BLS entries still have crashkernel {wrong}")
+            raise CommandExecutionError(f"after the edit BLS entries still have crashkernel {wrong}")
 
 
 class Grub2Default(Backend):

@@ -109,12 +109,8 @@ def fake_grubby(root, seen):
         for entry in (root / "boot/loader/entries").glob("*.conf"):
             if which == "DEFAULT" and entry.name != "b-5.14.0.conf":
                 continue
-            body = bootloader.bls_options(entry.read_text())
-            body = bootloader.cmdline_remove(body)
-            if argv[2].startswith("--args="):
-                body = bootloader.cmdline_set(body, argv[2].split("=", 2)[2])
-            entry.write_text(bootloader.bls_set(entry.read_text(), None).replace(
-                bootloader.bls_options(bootloader.bls_set(entry.read_text(), None)), body))
+            value = argv[2].split("=", 2)[2] if argv[2].startswith("--args=") else None
+            entry.write_text(bootloader.bls_set(entry.read_text(), value))
         return {"retcode": 0, "stdout": "", "stderr": ""}
 
     return run

@@ -22,9 +22,13 @@ def test_formula_has_the_saltstack_formulas_fields():
 
 
 def test_changelog_starts_with_this_version():
-    first = next(line for line in (REPO / "CHANGELOG.md").read_text(encoding="utf-8").splitlines()
-                 if line.startswith("## "))
-    assert first.startswith(f"## {FORMULA['version']} ")
+    """The first released section is this version; an "## Unreleased" section may come first
+    (changes merged after the release, until the next version is written into FORMULA)."""
+    headings = [line for line in (REPO / "CHANGELOG.md").read_text(encoding="utf-8").splitlines()
+                if line.startswith("## ")]
+    if headings[0] == "## Unreleased":
+        headings = headings[1:]
+    assert headings[0].startswith(f"## {FORMULA['version']} ")
 
 
 def test_pyproject_entry_point_is_the_loader():
