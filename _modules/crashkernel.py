@@ -113,13 +113,20 @@ def mem_bytes():
 
 
 def _canonical(value):
-    """Canonical form for comparisons; unparsable values compare as written."""
-    if value is None:
-        return None
+    """Canonical form of a spec for comparisons; unparsable values compare as written."""
+    return ck_syntax.canonical_spec(value)
+
+
+def _parse_spec(value, low=None, name="value"):
+    """The canonical spec (``"512M,high 256M,low"`` for a pair), SaltInvocationError naming
+    the argument otherwise."""
     try:
-        return ck_syntax.parse(value)["value"]
-    except ValueError:
-        return value
+        return ck_syntax.parse_spec(value, low)
+    except ValueError as exc:
+        raise SaltInvocationError(f"{name}: {exc}") from exc
+
+
+SCOPES = ("all", "default")
 
 
 # --------------------------------------------------------------------------- syntax
@@ -142,9 +149,28 @@ def parse(value):
     return _parse(value)
 
 
+def spec(value, low=None):
+    """
+    The canonical spec of a crashkernel value: one value, or a ``,high`` + ``,low`` pair
+    the kernel reads together (``"512M,high 256M,low"``), so states compare spellings.
+
+    :param str value: a value, or a pair separated by a space.
+    :param str low: the size of the ``,low`` token next to a ``value`` X,high.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' crashkernel.spec 512M,high low=256M
+    """
+    return _parse_spec(value, low)
+
+
 def resolve(value, mem_bytes=None):
     """
     Bytes the kernel would reserve for ``value``, so a value can be judged on this RAM.
+    For a pair (``"512M,high 256M,low"``) the ``,high`` part: what
+    ``/sys/kernel/kexec_crash_size`` reports (the ``,low`` part is a separate region).
 
     :param str value: a crashkernel value.
     :param int mem_bytes: RAM in bytes; default this minion's RAM.
@@ -157,12 +183,12 @@ def resolve(value, mem_bytes=None):
         salt '*' crashkernel.resolve 1G-4G:192M,4G-:256M
         salt '*' crashkernel.resolve auto mem_bytes=8589934592
     """
-    parsed = _parse(value)
+    canonical = _parse_spec(value)
     if mem_bytes is None:
         mem_bytes = _mem_bytes()
     elif isinstance(mem_bytes, bool) or not isinstance(mem_bytes, int) or mem_bytes < 0:
         raise SaltInvocationError(f"mem_bytes: {mem_bytes!r} is not a byte count")
-    return ck_syntax.resolve(parsed, mem_bytes)
+    return ck_syntax.resolve_spec(canonical, mem_bytes)[0]
 
 
 #: Decompressors for initramfs formats the stdlib cannot read: argv with {src} and {dst}.
@@ -342,7 +368,7 @@ def recommend(value="auto"):
         }
     ram = _mem_bytes()
     if given not in (None, "", "auto"):
-        value = _parse(str(given), "value")["value"]
+        value = _parse_spec(given if isinstance(given, (list, tuple)) else str(given), name="value")
         source = "given value"
     else:
         os_name = __grains__.get("os")
@@ -356,7 +382,7 @@ def recommend(value="auto"):
         value, note = ck_syntax.working(value, ram)
         if note:
             source += f"; {note}"
-    return {"value": value, "source": source, "reserved_bytes": ck_syntax.resolve(value, ram)}
+    return {"value": value, "source": source, "reserved_bytes": ck_syntax.resolve_spec(value, ram)[0]}
 
 
 # --------------------------------------------------------------------------- backends
@@ -378,6 +404,15 @@ class Backend:
     name = None
     #: what ``detect`` looks for, for the reason given when no backend is found
     looks_for = ""
+    #: the scopes ``plan`` can do: ``all`` (every boot entry) and ``default`` (docs/modules/crashkernel.md)
+    scopes = SCOPES
+
+    def refuses(self, spec, scope):
+        """``(pillar key, reason)`` when this boot loader cannot carry ``spec`` in ``scope``
+        (``key`` is ``scope``, ``value`` or ``low``), else None."""
+        if scope not in self.scopes:
+            return "scope", f"the {self.name} boot loader cannot do scope {scope} (only {', '.join(self.scopes)})"
+        return None
 
     def detect(self):
         """``{"files": [...], "reason": str}`` when this minion uses this boot loader, else None."""
@@ -387,9 +422,10 @@ class Backend:
         """``(configured value or None, sources)``: what the next boot gets, and from where."""
         raise NotImplementedError
 
-    def plan(self, value, default_entry_only=False, restore=False):
+    def plan(self, value, scope="all", restore=False):
         """``{"changes": {path: text, or None to delete}, "commands": [argv], "new": value}``
-        that make the next boot get ``value`` (None: no ``crashkernel=``)."""
+        that make the next boot get the spec ``value`` (None: no ``crashkernel=``) on the
+        entries of ``scope``."""
         raise NotImplementedError
 
     def write(self, plan, restore=False):
@@ -398,7 +434,7 @@ class Backend:
         for argv in plan["commands"]:
             _run(argv)
 
-    def verify(self, value):
+    def verify(self, value, scope="all"):
         """Raise CommandExecutionError when the written configuration does not give ``value``."""
 
 
@@ -426,15 +462,16 @@ class GrubLegacy(Backend):
         ]
         return bootloader.grub_legacy_configured(text), sources
 
-    def plan(self, value, default_entry_only=False, restore=False):
+    def plan(self, value, scope="all", restore=False):
         text = _read(GRUB_LEGACY_CONF) or ""
+        default_only = scope == "default"
         try:
             if value:
-                new = bootloader.grub_legacy_set(text, value, default_entry_only)
+                new = bootloader.grub_legacy_set(text, value, default_only)
             else:
-                new = bootloader.grub_legacy_remove(text, default_entry_only)
+                new = bootloader.grub_legacy_remove(text, default_only)
         except ValueError as exc:
-            raise SaltInvocationError(f"default_entry_only: {exc}") from exc
+            raise SaltInvocationError(f"scope: {exc}") from exc
         return {"changes": {GRUB_LEGACY_CONF: new} if new != text else {}, "commands": [], "new": value}
 
 
@@ -463,10 +500,15 @@ class Grubby(Backend):
         return default, options, grubenv
 
     @staticmethod
-    def _wrong(options, value):
-        """``{path: values}`` of the entries whose crashkernel= is not exactly ``value``."""
-        expected = [value] if value else []
-        found = {path: bootloader.cmdline_values(args) for path, args in options.items()}
+    def _wrong(options, value, default=None):
+        """``{path: values}`` of the entries in scope (all, or only ``default``) whose
+        crashkernel= tokens are not exactly the spec ``value``."""
+        expected = value.split() if value else []
+        found = {
+            path: bootloader.cmdline_values(args)
+            for path, args in options.items()
+            if default is None or path == default
+        }
         return {path: values for path, values in found.items() if values != expected}
 
     def read(self):
@@ -476,28 +518,61 @@ class Grubby(Backend):
             for path, args in options.items()
             for value in bootloader.cmdline_values(args)
         ]
-        return (bootloader.cmdline_last(options[default]) if default else None), sources
+        return (bootloader.cmdline_effective(options[default]) if default else None), sources
 
-    def plan(self, value, default_entry_only=False, restore=False):
-        _, options, grubenv = self._entries()
-        stale = self._wrong(options, value)
+    def plan(self, value, scope="all", restore=False):
+        default, options, grubenv = self._entries()
+        stale = self._wrong(options, value, default if scope == "default" else None)
         if not stale:
             return {"changes": {}, "commands": [], "new": value}
+        if (value and " " in value) or any(len(values) > 1 for values in stale.values()):
+            return {"changes": self._plan_entries(stale, value), "commands": [], "new": value}
         # None: grubby rewrites these files itself
         changes = {path: None for path in stale}
         if grubenv and "kernelopts=" in grubenv:
             changes[GRUBENV] = None
         arg = f"--args=crashkernel={value}" if value else "--remove-args=crashkernel"
-        return {"changes": changes, "commands": [["grubby", "--update-kernel=ALL", arg]], "new": value}
+        which = "--update-kernel=DEFAULT" if scope == "default" else "--update-kernel=ALL"
+        return {"changes": changes, "commands": [["grubby", which, arg]], "new": value}
+
+    def refuses(self, spec, scope):
+        refused = super().refuses(spec, scope)
+        if refused or not spec or " " not in spec:
+            return refused
+        _, options, grubenv = self._entries()
+        if grubenv and "kernelopts=" in grubenv and any(
+            "$kernelopts" in text or "${kernelopts}" in text for text in (_read(p) or "" for p in options)
+        ):
+            return "low", (
+                "the grubby boot loader keeps these entries' arguments in $kernelopts of "
+                f"{GRUBENV}, where grubby holds one crashkernel= only; a ,high + ,low pair needs "
+                "BLS entries with their own options line (grub2-mkconfig on RHEL 8.2+ writes them)"
+            )
+        return None
+
+    @staticmethod
+    def _plan_entries(stale, value):
+        """``{path: new entry text}``: a ``,high`` + ``,low`` pair is written into the BLS
+        entries' ``options`` directly, because grubby keeps one value per argument name (its
+        ``--args=crashkernel=Y,low`` replaces ``crashkernel=X,high``)."""
+        changes = {}
+        for path in stale:
+            try:
+                changes[path] = bootloader.bls_set(_read(path) or "", value)
+            except ValueError as exc:
+                raise CommandExecutionError(f"{path}: {exc}") from exc
+        return changes
 
     def write(self, plan, restore=False):
+        _write_planned({path: text for path, text in plan["changes"].items() if text is not None}, restore)
         for argv in plan["commands"]:
             _run(argv)
 
-    def verify(self, value):
-        wrong = self._wrong(self._entries()[1], value)
+    def verify(self, value, scope="all"):
+        default, options, _ = self._entries()
+        wrong = self._wrong(options, value, default if scope == "default" else None)
         if wrong:
-            raise CommandExecutionError(f"grubby ran but BLS entries still have crashkernel {wrong}")
+            raise CommandExecutionError(f"after the edit BLS entries still have crashkernel {wrong}")
 
 
 class Grub2Default(Backend):
@@ -522,13 +597,17 @@ class Grub2Default(Backend):
         return found + [(path, _read(path) or "") for path in _glob(f"{DEFAULT_GRUB_D}/*.cfg")]
 
     @staticmethod
-    def _evaluate(planned):
-        """What ``[(path, text)]`` gives, sorted as grub-mkconfig sources them (None: deleted)."""
-        ordered = sorted(
+    def _ordered(planned):
+        """``[(path, text)]`` sorted as grub-mkconfig sources them (None: deleted)."""
+        return sorted(
             ((path, text) for path, text in planned if text is not None),
             key=lambda item: (item[0] != DEFAULT_GRUB, item[0]),
         )
-        cmdline, _ = bootloader.default_grub_evaluate(ordered)
+
+    @classmethod
+    def _evaluate(cls, planned):
+        """What ``[(path, text)]`` gives a normal entry."""
+        cmdline, _ = bootloader.default_grub_evaluate(cls._ordered(planned))
         return cmdline
 
     def read(self):
@@ -536,26 +615,31 @@ class Grub2Default(Backend):
             cmdline, sources = bootloader.default_grub_evaluate(self._files())
         except ValueError as exc:
             raise CommandExecutionError(f"{DEFAULT_GRUB}: {exc}") from exc
-        return bootloader.cmdline_last(cmdline), sources
+        return bootloader.cmdline_effective(cmdline), sources
 
-    def plan(self, value, default_entry_only=False, restore=False):
-        changes = self._plan_restore() if restore else self._plan_set(value)
+    def plan(self, value, scope="all", restore=False):
+        changes = self._plan_restore() if restore else self._plan_set(value, scope)
         if restore:
             merged = dict(self._files())
             merged.update(changes)
-            value = bootloader.cmdline_last(self._evaluate(merged.items()))
+            value = bootloader.cmdline_effective(self._evaluate(merged.items()))
         return {"changes": changes, "commands": [_grub_mkconfig_command()] if changes else [], "new": value}
 
-    def _plan_set(self, value):
-        """``{path: new text}`` for /etc/default/grub(.d), checked to give one crashkernel=."""
+    def _plan_set(self, value, scope="all"):
+        """``{path: new text}`` for /etc/default/grub(.d), checked to give the spec once on
+        normal entries, and on recovery entries exactly when the scope is ``all``."""
         sources = self._files()
         planned = []
+        guard = bootloader.guard_text(value, scope)
         for path, text in sources:
             try:
                 if path == DEFAULT_GRUB:
-                    new = bootloader.default_grub_set(text, value) if value else bootloader.default_grub_remove(text)
+                    new = (
+                        bootloader.default_grub_set(text, value, scope) if value
+                        else bootloader.default_grub_remove(text)
+                    )
                 elif bootloader.GUARD_MARKER in text:
-                    new = text
+                    new = guard
                 else:
                     new = bootloader.default_grub_remove(text)
             except ValueError as exc:
@@ -564,12 +648,15 @@ class Grub2Default(Backend):
         if value and os.path.isdir(files.rooted(_root(), DEFAULT_GRUB_D)) and not any(
             path == bootloader.GUARD_PATH for path, _ in planned
         ):
-            planned.append((bootloader.GUARD_PATH, bootloader.GUARD_TEXT))
-        found = bootloader.cmdline_values(self._evaluate(planned))
-        expected = [value] if value else []
-        if found != expected:
+            planned.append((bootloader.GUARD_PATH, guard))
+        ordered = self._ordered(planned)
+        found = bootloader.cmdline_values(bootloader.default_grub_evaluate(ordered)[0])
+        recovery = bootloader.cmdline_values(bootloader.default_grub_recovery(ordered))
+        expected = value.split() if value else []
+        if found != expected or recovery != (expected if scope == "all" else []):
             raise CommandExecutionError(
-                f"{DEFAULT_GRUB}: the edited files would give {found} instead of {expected}; not writing"
+                f"{DEFAULT_GRUB}: the edited files would give {found} (recovery entries: {recovery}) "
+                f"instead of {expected} with scope {scope}; not writing"
             )
         old = dict(sources)
         return {path: new for path, new in planned if old.get(path) != new}
@@ -637,7 +724,7 @@ def get():
     """
     found, info = _detect()
     configured, sources = found.read() if found else (None, [])
-    running = bootloader.cmdline_last(_read("/proc/cmdline") or "")
+    running = bootloader.cmdline_effective(_read("/proc/cmdline") or "")
     size_text = (_read("/sys/kernel/kexec_crash_size") or "0").strip()
     loaded_text = (_read("/sys/kernel/kexec_crash_loaded") or "0").strip()
     return {
@@ -711,12 +798,51 @@ def _write_planned(changes, restore):
         files.write_text_atomic(_root(), path, text)
 
 
-def _change(value, default_entry_only, test, restore=False):
+def _scope(scope, default_entry_only):
+    """The scope of an edit; ``default_entry_only=True`` is the older spelling of ``default``."""
+    if not isinstance(default_entry_only, bool):
+        raise SaltInvocationError(f"default_entry_only: {default_entry_only!r} must be true or false")
+    if scope is None:
+        return "default" if default_entry_only else "all"
+    if scope not in SCOPES:
+        raise SaltInvocationError(f"scope: {scope!r} must be one of {', '.join(SCOPES)}")
+    if default_entry_only and scope != "default":
+        raise SaltInvocationError(f"scope: {scope} contradicts default_entry_only: true (say scope: default)")
+    return scope
+
+
+def refuses(value, low=None, scope="all"):
+    """
+    Why the boot loader in use cannot carry ``value`` (with ``low``) in ``scope``, or None.
+    ``kdump.validate_pillar`` asks it before anything changes.
+
+    :return: None, or ``{"key": "scope"|"value"|"low", "reason": str}`` (the pillar key
+        under ``kdump:crashkernel`` that cannot be honoured, and why).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' crashkernel.refuses 512M,high low=256M scope=default
+    """
+    spec = _parse_spec(str(value), low) if value not in (None, "", "auto") else None
+    scope = _scope(scope, False)
+    found, _ = _detect()
+    if found is None:
+        return None
+    refused = found.refuses(spec, scope)
+    return {"key": refused[0], "reason": refused[1]} if refused else None
+
+
+def _change(value, scope, test, restore=False):
     found, info = _detect()
     if found is None:
         raise CommandExecutionError(f"no supported boot loader: {info['reason']}")
+    refused = found.refuses(value, scope)
+    if refused:
+        raise SaltInvocationError(f"{refused[0]}: {refused[1]}")
     old, _ = found.read()
-    plan = found.plan(value, default_entry_only=default_entry_only, restore=restore)
+    plan = found.plan(value, scope=scope, restore=restore)
     result = {
         "backend": found.name,
         "old": old,
@@ -728,19 +854,25 @@ def _change(value, default_entry_only, test, restore=False):
     if test or not result["changed"]:
         return result
     found.write(plan, restore)
-    found.verify(plan["new"])
+    found.verify(plan["new"], scope)
     return result
 
 
-def set(value, default_entry_only=False, test=False):  # pylint: disable=redefined-builtin
+def set(value, default_entry_only=False, test=False, low=None, scope=None):  # pylint: disable=redefined-builtin
     """
     Make the next boot get ``crashkernel=value`` exactly once, on the boot loader in use.
 
     Nothing is written or run when the value is already configured, or with ``test=True``
     (the return then predicts the change).
 
-    :param str value: any valid crashkernel syntax; written in canonical form.
-    :param bool default_entry_only: GRUB legacy only: edit only the ``default=N`` entry.
+    :param str value: any valid crashkernel syntax; written in canonical form. A pair the
+        kernel reads together is ``"512M,high 256M,low"`` (or ``value=512M,high low=256M``):
+        both tokens are written, replaced and removed together.
+    :param bool default_entry_only: the older spelling of ``scope=default``.
+    :param str low: the size of a ``crashkernel=<low>,low`` token next to a ``value`` X,high.
+    :param str scope: ``all`` (default): every boot entry; ``default``: grub-legacy the
+        ``default=N`` entry, grubby ``--update-kernel=DEFAULT``, grub2-default
+        ``GRUB_CMDLINE_LINUX_DEFAULT`` (normal entries, not recovery ones).
     :param bool test: predict, change nothing.
     :return: ``{backend, old, new, changed, files, commands}``
 
@@ -750,9 +882,10 @@ def set(value, default_entry_only=False, test=False):  # pylint: disable=redefin
 
         salt '*' crashkernel.set 1G-4G:192M,4G-64G:256M,64G-:512M
         salt '*' crashkernel.set 256M test=True
+        salt '*' crashkernel.set 512M,high low=256M scope=default
     """
-    canonical = _parse(value)["value"]
-    return _change(canonical, bool(default_entry_only), bool(test))
+    canonical = _parse_spec(str(value) if not isinstance(value, (list, tuple)) else value, low)
+    return _change(canonical, _scope(scope, default_entry_only), bool(test))
 
 
 def remove(test=False, restore=False):
@@ -776,4 +909,4 @@ def remove(test=False, restore=False):
         salt '*' crashkernel.remove
         salt '*' crashkernel.remove restore=True test=True
     """
-    return _change(None, False, bool(test), restore=bool(restore))
+    return _change(None, "all", bool(test), restore=bool(restore))

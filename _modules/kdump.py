@@ -317,6 +317,18 @@ def validate(settings):
     return _validated(settings)
 
 
+def _check_crashkernel_backend(crash, report):
+    """The boot loader in use can carry the value, pair and scope (``crashkernel.refuses``);
+    nothing to check when the formula does not manage it."""
+    if crash["manage"] is not True or report.has("kdump:crashkernel") or "crashkernel.refuses" not in __salt__:
+        return []
+    try:
+        refused = __salt__["crashkernel.refuses"](crash["value"], low=crash["low"], scope=crash["scope"])
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        return [f"kdump:crashkernel: {exc}"]
+    return [f"kdump:crashkernel:{refused['key']}: {refused['reason']}"] if refused else []
+
+
 def _system_errors(pillar, report):
     """The checks that read the system, for the parts of ``pillar`` that passed the schema."""
     errors = []
@@ -340,6 +352,7 @@ def _system_errors(pillar, report):
         errors.extend(_check_mounted_device_target(family, target, pillar["volume"]))
     if settings_ok and volume_ok and pillar["space_check"] is True and pillar["volume"] is not None:
         errors.extend(_check_volume_holds_a_dump(pillar["volume"], pillar["settings"]["collector"]))
+    errors.extend(_check_crashkernel_backend(pillar["crashkernel"], report))
     device = target["device"]
     if settings_ok and volume_ok and target["type"] in ("device", "raw"):
         if device not in schema.volume_devices(pillar["volume"]) and not _device_exists(device):
@@ -843,8 +856,18 @@ def _service_state(service, problems):
     return enabled, active
 
 
+def _crashkernel_managed():
+    """Pillar ``kdump:crashkernel:manage`` (default true): false means the boot loader is the
+    administrator's, and status says so instead of pointing at the formula."""
+    if "pillar.get" not in __salt__:
+        return True
+    return __salt__["pillar.get"]("kdump:crashkernel:manage", True, **PILLAR_UNMASK) is not False
+
+
 def _crashkernel_state(problems):
     """(reserved_bytes, loaded, reboot_pending) from sysfs and crashkernel.get."""
+    managed = _crashkernel_managed()
+    unmanaged = "" if managed else " (crashkernel= not managed: kdump:crashkernel:manage is false)"
     reserved = _read_int(CRASH_SIZE)
     loaded_flag = _read_int(CRASH_LOADED)
     running = _running_crashkernel()
@@ -858,7 +881,7 @@ def _crashkernel_state(problems):
                 problems.append((
                     "reboot_pending",
                     f"reboot pending: the boot loader gives crashkernel={current.get('configured')}, "
-                    f"the running kernel has {('crashkernel=' + running) if running else 'none'}",
+                    f"the running kernel has {('crashkernel=' + running) if running else 'none'}{unmanaged}",
                 ))
         except Exception as exc:  # pylint: disable=broad-except
             problems.append(("crashkernel_unreadable", f"cannot read the crashkernel= configuration: {exc}"))
@@ -869,13 +892,13 @@ def _crashkernel_state(problems):
             problems.append((
                 "not_reserved",
                 "no memory reserved for the crash kernel although the running kernel has "
-                f"crashkernel={running} (no range matches this RAM, or the reservation failed)",
+                f"crashkernel={running} (no range matches this RAM, or the reservation failed){unmanaged}",
             ))
         else:
             problems.append((
                 "not_reserved",
                 "no memory reserved for the crash kernel: crashkernel= is not on the running "
-                "kernel's command line",
+                f"kernel's command line{unmanaged}",
             ))
     elif not loaded_flag:
         problems.append(("not_loaded", "the crash kernel is not loaded: start the kdump service or run kdump.rebuild"))
@@ -951,6 +974,7 @@ def status():
             ))
         result["enabled"], result["active"] = _service_state(row["service"], problems)
     result["reserved_bytes"], result["loaded"], result["reboot_pending"] = _crashkernel_state(problems)
+    result["crashkernel_managed"] = _crashkernel_managed()
     if row is not None:
         try:
             current = _current_settings()

@@ -16,6 +16,8 @@ reservation takes effect at the next boot, which the return reports as ``reboot_
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+from kdumplib import sizes
+from kdumplib.schema import CRASHKERNEL_SCOPES as SCOPES
 from kdumplib.schema import REQUIRE_REBOOT
 
 __virtualname__ = "crashkernel"
@@ -36,16 +38,20 @@ def _ret(name):
     return {"name": name, "result": True, "changes": {}, "comment": "", "reboot_pending": False}
 
 
+def _canon(value):
+    """The canonical spec of a value (a pair is ``"512M,high 256M,low"``); None stays None and
+    a value the module cannot read compares as written."""
+    if value is None:
+        return None
+    try:
+        return __salt__["crashkernel.spec"](value)
+    except SaltInvocationError:
+        return value
+
+
 def _same(first, second):
-    """True when two parsed crashkernel values reserve the same thing (``value`` text aside)."""
-    if first is None or second is None:
-        return first is second
-    strip = lambda parsed: {k: v for k, v in parsed.items() if k != "value"}  # noqa: E731
-    return strip(first) == strip(second)
-
-
-def _parsed(value):
-    return __salt__["crashkernel.parse"](value) if value else None
+    """True when two crashkernel values (raw text) reserve the same thing."""
+    return _canon(first) == _canon(second)
 
 
 def _pending_verdict(ret, pending, require_reboot, what, message=REBOOT_COMMENT):
@@ -68,50 +74,83 @@ def _kept(old, band):
     return band[0] <= reserved <= band[1]
 
 
-def _configured(name, require_reboot, default_entry_only):
-    ret = _ret(name)
+def _check_args(name, require_reboot, default_entry_only, scope, manage):
     if require_reboot not in REQUIRE_REBOOT:
         raise SaltInvocationError(
             f"require_reboot: {require_reboot!r} must be one of {', '.join(REQUIRE_REBOOT)}"
         )
-    if not isinstance(default_entry_only, bool):
-        raise SaltInvocationError(f"default_entry_only: {default_entry_only!r} must be true or false")
+    for key, flag in (("default_entry_only", default_entry_only), ("manage", manage)):
+        if not isinstance(flag, bool):
+            raise SaltInvocationError(f"{key}: {flag!r} must be true or false")
+    if scope is not None and scope not in SCOPES:
+        raise SaltInvocationError(f"scope: {scope!r} must be one of {', '.join(SCOPES)}")
     if not isinstance(name, str) or not name.strip():
         raise SaltInvocationError(f"name: {name!r} must be a crashkernel value, auto or measured")
 
+
+def _not_managed(ret, require_reboot):
+    """``manage: false``: report the running reservation and the boot arguments, change nothing."""
+    current = __salt__["crashkernel.get"]()
+    reserved = current["reserved_bytes"]
+    running = f"crashkernel={current['running']}" if current["running"] else "no crashkernel="
+    held = f"reserves {sizes.format_size(reserved)}" if reserved else "reserves nothing"
+    configured = (
+        f"the boot loader gives crashkernel={current['configured']}" if current["configured"]
+        else "the boot loader gives no crashkernel="
+    )
+    ret["comment"] = (
+        f"crashkernel= not managed (kdump:crashkernel:manage false): the running kernel "
+        f"({running}) {held}; {configured}."
+    )
+    return _pending_verdict(ret, current["reboot_pending"], require_reboot, "the running kernel differs")
+
+
+def _configured(name, require_reboot, default_entry_only, low, scope, manage):
+    ret = _ret(name)
+    _check_args(name, require_reboot, default_entry_only, scope, manage)
+    if not manage:
+        return _not_managed(ret, require_reboot)
     value = name.strip()
     source = "given"
     band = None
     if value == "auto":
+        if low is not None:
+            raise SaltInvocationError(f"low: {low!r} goes only with a value X,high, not auto")
         recommended = __salt__["crashkernel.recommend"]()
         value, source = recommended["value"], f"auto: {recommended['source']}"
     elif value == "measured":
+        if low is not None:
+            raise SaltInvocationError(f"low: {low!r} goes only with a value X,high, not measured")
         # Re-evaluated on every run: a new kernel or a bigger capture initrd moves the band.
         recommended = __salt__["crashkernel.recommend"]("measured")
         value, source, band = recommended["value"], recommended["source"], recommended.get("band")
-    wanted = _parsed(value)
+    value = __salt__["crashkernel.spec"](value, low) if low is not None else _canon(value)
+    args = {"default_entry_only": default_entry_only, "scope": scope}
     current = __salt__["crashkernel.get"]()
     old = current["configured"]
     if band and old and _kept(old, band):
-        wanted, source = _parsed(old), f"{source}; within the band"
-    running = _parsed(current["running"])
-
-    if _same(_parsed(old), wanted):
+        value, source = _canon(old), f"{source}; within the band"
+    # set(test=True) checks the backend, the value and the scope the same way the real run will,
+    # and says whether every entry of the scope already has it.
+    predicted = __salt__["crashkernel.set"](value, test=True, **args)
+    if not predicted["changed"]:
         ret["comment"] = f"crashkernel={old} is already configured (value {source})."
         return _pending_verdict(ret, current["reboot_pending"], require_reboot, "the running kernel differs")
 
     ret["changes"] = {"configured": {"old": old, "new": value}}
-    was = f"was crashkernel={old}" if old else "none configured before"
+    if not _same(old, value):
+        was = f"was crashkernel={old}" if old else "none configured before"
+    else:
+        was = f"the default entry had it already; {', '.join(predicted.get('files') or [])} did not"
+        ret["changes"]["files"] = predicted.get("files") or []
     if __opts__["test"]:
-        # set(test=True) checks the backend and the value the same way the real run will.
-        __salt__["crashkernel.set"](value, default_entry_only=default_entry_only, test=True)
         ret["result"] = None
         ret["comment"] = f"crashkernel={value} would be configured ({was}; value {source})."
-        return _pending_verdict(ret, not _same(running, wanted), require_reboot, "after the change")
+        return _pending_verdict(ret, not _same(current["running"], value), require_reboot, "after the change")
 
-    result = __salt__["crashkernel.set"](value, default_entry_only=default_entry_only, test=False)
+    result = __salt__["crashkernel.set"](value, test=False, **args)
     after = __salt__["crashkernel.get"]()
-    if not _same(_parsed(after["configured"]), wanted):
+    if not _same(after["configured"], value):
         raise CommandExecutionError(
             f"crashkernel.set wrote {', '.join(result.get('files') or []) or 'nothing'} but the "
             f"next boot would get crashkernel={after['configured']}, not {value}"
@@ -120,20 +159,27 @@ def _configured(name, require_reboot, default_entry_only):
     return _pending_verdict(ret, after["reboot_pending"], require_reboot, "the running kernel differs")
 
 
-def configured(name, require_reboot="warn", default_entry_only=False):
+def configured(name, require_reboot="warn", default_entry_only=False, low=None, scope=None, manage=True):
     """
     Make the next boot reserve crash-kernel memory, so kdump can capture a panic.
 
     :param str name: a ``crashkernel=`` value in any kernel syntax (``256M``, ``128M@16M``,
-        ``1G-4G:192M,4G-:512M``), ``auto`` for ``crashkernel.recommend`` (the distribution
-        default), or ``measured``: sized from the capture kernel and initrd built here, and
-        re-evaluated on every run: the configured value is kept while it reserves 1.2-1.6
-        times the measured minimum, and replaced by 1.4 times it when it drifts out (a
+        ``1G-4G:192M,4G-:512M``, ``512M,high``), ``auto`` for ``crashkernel.recommend`` (the
+        distribution default), or ``measured``: sized from the capture kernel and initrd built
+        here, and re-evaluated on every run: the configured value is kept while it reserves
+        1.2-1.6 times the measured minimum, and replaced by 1.4 times it when it drifts out (a
         kernel upgrade, a bigger initrd), with the reboot reported as pending.
     :param str require_reboot: ``warn`` (default): a pending reboot leaves the result True and
         says so in the comment; ``fail``: result False until the running kernel has the
         reservation.
-    :param bool default_entry_only: GRUB legacy only: change only the default boot entry.
+    :param str low: with ``name`` X,high: the size of the ``crashkernel=<low>,low`` token the
+        kernel reads with it (memory below 4G); both tokens are written and replaced together.
+    :param str scope: ``all`` (default): every boot entry; ``default``: the default entry only
+        (GRUB legacy ``default=N``, grubby ``DEFAULT``; on /etc/default/grub the normal entries
+        through ``GRUB_CMDLINE_LINUX_DEFAULT``, not the recovery ones).
+    :param bool default_entry_only: the older spelling of ``scope: default``.
+    :param bool manage: ``False``: never edit the boot loader; only report the running
+        reservation and what the boot loader gives ("not managed").
 
     The return carries ``reboot_pending`` (True when the running kernel's reservation differs
     from the configured one). Never reboots.
@@ -142,11 +188,13 @@ def configured(name, require_reboot="warn", default_entry_only=False):
 
         crashkernel:
           crashkernel.configured:
-            - name: 128M@16M
+            - name: 512M,high
+            - low: 256M
+            - scope: default
             - require_reboot: fail
     """
     try:
-        return _configured(name, require_reboot, default_entry_only)
+        return _configured(name, require_reboot, default_entry_only, low, scope, manage)
     except (SaltInvocationError, CommandExecutionError) as exc:
         ret = _ret(name)
         ret.update(result=False, comment=str(exc))
@@ -179,7 +227,7 @@ def _absent(name, restore):
         ret["result"] = None
         ret["comment"] = f"{what} would be {done}."
         return _pending_verdict(
-            ret, not _same(_parsed(current["running"]), _parsed(new)), "warn", "after the change",
+            ret, not _same(current["running"], new), "warn", "after the change",
             RELEASE_COMMENT
         )
     if restore:
@@ -187,7 +235,7 @@ def _absent(name, restore):
     else:
         __salt__["crashkernel.remove"](test=False)
     after = __salt__["crashkernel.get"]()
-    if not _same(_parsed(after["configured"]), _parsed(new)):
+    if not _same(after["configured"], new):
         raise CommandExecutionError(
             f"crashkernel.remove ran but the next boot would get crashkernel={after['configured']}"
             f"{f', not {new}' if new else ''}"

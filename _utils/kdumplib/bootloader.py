@@ -14,6 +14,10 @@ One section per backend of ``crashkernel.BACKENDS``:
 """
 
 import re
+import shlex
+
+from kdumplib import crashkernel as ck_syntax
+from kdumplib import kdumpconf
 
 _TOKEN = re.compile(r"(?<!\S)crashkernel=(\S*)")
 
@@ -26,9 +30,20 @@ def cmdline_values(args):
 
 
 def cmdline_last(args):
-    """The value the kernel uses (the last ``crashkernel=``), or None."""
+    """The last ``crashkernel=`` value, or None (see :func:`cmdline_effective`)."""
     values = cmdline_values(args)
     return values[-1] if values else None
+
+
+def cmdline_effective(args):
+    """The spec the kernel uses (``kdumplib.crashkernel.effective``): the last plain
+    ``crashkernel=``, else the last ``,high`` with the last ``,low`` (``"512M,high 256M,low"``)."""
+    return ck_syntax.effective(cmdline_values(args))
+
+
+def spec_args(value):
+    """``"512M,high 256M,low"`` → ``"crashkernel=512M,high crashkernel=256M,low"``."""
+    return " ".join(f"crashkernel={token}" for token in value.split())
 
 
 def cmdline_remove(args):
@@ -49,12 +64,14 @@ def cmdline_remove(args):
 
 
 def cmdline_set(args, value):
-    """Exactly one ``crashkernel=value``: the first existing token is rewritten in place and
-    the others dropped; with none, it is appended after one space."""
+    """Exactly the tokens of the spec ``value`` (one ``crashkernel=``, or a ``,high`` + ``,low``
+    pair, adjacent): they replace the first existing token in place and every other one is
+    dropped; with none, they are appended after one space."""
+    tokens = spec_args(value)
     match = _TOKEN.search(args)
     if not match:
-        return f"{args} crashkernel={value}" if args else f"crashkernel={value}"
-    head = args[: match.start()] + f"crashkernel={value}"
+        return f"{args} {tokens}" if args else tokens
+    head = args[: match.start()] + tokens
     return head + cmdline_remove(args[match.end():])
 
 
@@ -122,7 +139,7 @@ def grub_legacy_entries(text):
     """``[(entry index, crashkernel value or None)]`` of every kernel line."""
     lines = text.splitlines(keepends=True)
     return [
-        (entry, cmdline_last(_LEGACY_KERNEL.match(lines[index]).group("args")))
+        (entry, cmdline_effective(_LEGACY_KERNEL.match(lines[index]).group("args")))
         for index, entry in _legacy_kernel_lines(text)
     ]
 
@@ -166,6 +183,42 @@ GRUB_CMDLINE_LINUX_DEFAULT="$_kdf_args"
 unset _kdf_args _kdf_arg
 """
 
+GUARD_VALUE_VAR = "_kdf_crashkernel"
+
+
+def guard_text(value=None, scope="all"):
+    """The guard file for a scope: ``all`` (or no value) is :data:`GUARD_TEXT`; ``default``
+    also carries the value, drops ``crashkernel=`` from ``GRUB_CMDLINE_LINUX`` (so recovery
+    entries get none) and appends the value last to ``GRUB_CMDLINE_LINUX_DEFAULT``, after any
+    package file. The value line is written by ``kdumpconf.shell_line``."""
+    if scope == "all" or not value:
+        return GUARD_TEXT
+    assignment = kdumpconf.shell_line(GUARD_VALUE_VAR, spec_args(value))
+    return f"""{GUARD_MARKER}
+# Managed by kdump-formula (crashkernel.set, scope default). crashkernel= goes on the normal
+# boot entries only (GRUB_CMDLINE_LINUX_DEFAULT), not on recovery entries. This file is sourced
+# after every other /etc/default/grub.d/*.cfg: it drops any crashkernel= from both variables
+# and appends the formula's value, so the kernel command line carries it exactly once.
+{assignment}
+_kdf_args=""
+for _kdf_arg in $GRUB_CMDLINE_LINUX; do
+    case "$_kdf_arg" in
+        crashkernel=*) ;;
+        *) _kdf_args="${{_kdf_args:+$_kdf_args }}$_kdf_arg" ;;
+    esac
+done
+GRUB_CMDLINE_LINUX="$_kdf_args"
+_kdf_args=""
+for _kdf_arg in $GRUB_CMDLINE_LINUX_DEFAULT; do
+    case "$_kdf_arg" in
+        crashkernel=*) ;;
+        *) _kdf_args="${{_kdf_args:+$_kdf_args }}$_kdf_arg" ;;
+    esac
+done
+GRUB_CMDLINE_LINUX_DEFAULT="${{_kdf_args:+$_kdf_args }}${GUARD_VALUE_VAR}"
+unset _kdf_args _kdf_arg {GUARD_VALUE_VAR}
+"""
+
 
 def _assignments(text):
     """``[(line index, match)]`` of the cmdline assignments in a shell defaults file."""
@@ -196,46 +249,52 @@ def _render(match, group, value):
     return f"{match.group('lead')}{match.group('name')}={quoted}{match.group('tail')}"
 
 
-def _edit_assignments(text, edit):
-    """Apply ``edit(name, literal, is_last_linux) -> literal`` to every assignment."""
+def _edit_assignments(text, edit, target="GRUB_CMDLINE_LINUX"):
+    """Apply ``edit(name, literal, is_last_target) -> literal`` to every assignment."""
     lines = text.splitlines(keepends=True)
     found = _assignments(text)
-    last_linux = max((i for i, m in found if m.group("name") == "GRUB_CMDLINE_LINUX"), default=None)
+    last = max((i for i, m in found if m.group("name") == target), default=None)
     for index, match in found:
         group, literal = _literal(match)
-        new = edit(match.group("name"), literal, index == last_linux)
+        new = edit(match.group("name"), literal, index == last)
         if new != literal:
             lines[index] = _render(match, group, new)
-    return "".join(lines), last_linux
+    return "".join(lines), last
 
 
-def default_grub_set(text, value):
-    """``/etc/default/grub`` with ``crashkernel=value`` once, in the last
-    ``GRUB_CMDLINE_LINUX`` (appended when there is none) and nowhere else in the file."""
+#: Where each scope puts crashkernel= in /etc/default/grub: GRUB_CMDLINE_LINUX reaches every
+#: entry grub-mkconfig writes (normal and recovery); GRUB_CMDLINE_LINUX_DEFAULT only the normal
+#: entries (10_linux leaves it off "recovery mode" ones), of every kernel.
+SCOPE_VARIABLE = {"all": "GRUB_CMDLINE_LINUX", "default": "GRUB_CMDLINE_LINUX_DEFAULT"}
 
-    def edit(name, literal, is_last_linux):
-        if is_last_linux:
+
+def default_grub_set(text, value, scope="all"):
+    """``/etc/default/grub`` with the spec ``value`` once, in the last assignment of the scope's
+    variable (:data:`SCOPE_VARIABLE`; appended when there is none) and nowhere else in the file."""
+    variable = SCOPE_VARIABLE[scope]
+
+    def edit(name, literal, is_last):
+        if is_last:
             return cmdline_set(literal, value)
         return cmdline_remove(literal)
 
-    new, last_linux = _edit_assignments(text, edit)
-    if last_linux is None:
+    new, last = _edit_assignments(text, edit, variable)
+    if last is None:
         if new and not new.endswith("\n"):
             new += "\n"
-        new += f'GRUB_CMDLINE_LINUX="crashkernel={value}"{APPENDED_MARK}\n'
+        new += f'{variable}="{spec_args(value)}"{APPENDED_MARK}\n'
     return new
 
 
 def default_grub_remove(text):
-    """A defaults file without any ``crashkernel=``; the ``GRUB_CMDLINE_LINUX`` line that
+    """A defaults file without any ``crashkernel=``; the line that
     :func:`default_grub_set` appended (marked ``# kdump-formula``) is dropped whole."""
     lines = text.splitlines(keepends=True)
     drop = set()
     for index, match in _assignments(text):
         _, literal = _literal(match)
         if (
-            match.group("name") == "GRUB_CMDLINE_LINUX"
-            and cmdline_values(literal)
+            cmdline_values(literal)
             and not cmdline_remove(literal).strip()
             and match.group("tail") == APPENDED_MARK + "\n"
         ):
@@ -249,21 +308,42 @@ def _expand(literal, env):
     return _EXPAND.sub(lambda m: env.get(m.group(1) or m.group(2), ""), literal)
 
 
-def default_grub_evaluate(files):
+def _strip(args):
+    return " ".join(arg for arg in args.split() if not arg.startswith("crashkernel="))
+
+
+def guard_value(text):
+    """The spec a scope-``default`` guard appends (None: the plain guard, or not a guard)."""
+    if GUARD_MARKER not in text:
+        return None
+    for line in text.splitlines():
+        if line.startswith(GUARD_VALUE_VAR + "="):
+            words = shlex.split(line[len(GUARD_VALUE_VAR) + 1:])
+            return " ".join(word[len("crashkernel="):] for word in " ".join(words).split()) or None
+    return None
+
+
+def default_grub_env(files):
     """Evaluate the defaults files as grub-mkconfig sources them.
 
     ``files``: ``[(path, text)]`` in sourcing order (``/etc/default/grub``, then
-    ``/etc/default/grub.d/*.cfg`` sorted). Returns ``(cmdline, sources)``: the arguments
-    10_linux puts on a normal entry (``GRUB_CMDLINE_LINUX GRUB_CMDLINE_LINUX_DEFAULT``) and
-    ``[{"file", "variable", "value"}]`` for every literal ``crashkernel=`` in the files.
+    ``/etc/default/grub.d/*.cfg`` sorted). Returns ``(env, sources)``: the final
+    ``GRUB_CMDLINE_LINUX`` / ``GRUB_CMDLINE_LINUX_DEFAULT`` and ``[{"file", "variable",
+    "value"}]`` for every literal ``crashkernel=`` in the files (and a guard's own value).
     """
     env = {name: "" for name in CMDLINE_VARS}
     sources = []
     for path, text in files:
         if GUARD_MARKER in text:
-            env["GRUB_CMDLINE_LINUX_DEFAULT"] = " ".join(
-                arg for arg in env["GRUB_CMDLINE_LINUX_DEFAULT"].split() if not arg.startswith("crashkernel=")
-            )
+            env["GRUB_CMDLINE_LINUX_DEFAULT"] = _strip(env["GRUB_CMDLINE_LINUX_DEFAULT"])
+            value = guard_value(text)
+            if value:
+                env["GRUB_CMDLINE_LINUX"] = _strip(env["GRUB_CMDLINE_LINUX"])
+                env["GRUB_CMDLINE_LINUX_DEFAULT"] = " ".join(
+                    part for part in (env["GRUB_CMDLINE_LINUX_DEFAULT"], spec_args(value)) if part
+                )
+                for token in value.split():
+                    sources.append({"file": path, "variable": "GRUB_CMDLINE_LINUX_DEFAULT", "value": token})
             continue
         for _, match in _assignments(text):
             group, literal = _literal(match)
@@ -271,8 +351,20 @@ def default_grub_evaluate(files):
             for value in cmdline_values(literal):
                 sources.append({"file": path, "variable": name, "value": value})
             env[name] = literal if group == "sq" else _expand(literal, env)
+    return env, sources
+
+
+def default_grub_evaluate(files):
+    """``(cmdline, sources)`` of :func:`default_grub_env`: ``cmdline`` is what 10_linux puts on
+    a normal entry (``GRUB_CMDLINE_LINUX GRUB_CMDLINE_LINUX_DEFAULT``)."""
+    env, sources = default_grub_env(files)
     cmdline = " ".join(part for part in (env["GRUB_CMDLINE_LINUX"], env["GRUB_CMDLINE_LINUX_DEFAULT"]) if part)
     return cmdline, sources
+
+
+def default_grub_recovery(files):
+    """What 10_linux puts on a recovery entry: ``GRUB_CMDLINE_LINUX`` alone."""
+    return default_grub_env(files)[0]["GRUB_CMDLINE_LINUX"]
 
 
 # --------------------------------------------------------------------------- BLS / grubenv
@@ -287,6 +379,28 @@ def grubenv_values(text):
         key, value = line.split("=", 1)
         values[key] = value
     return values
+
+
+def bls_set(entry_text, value):
+    """A BLS entry with exactly the spec ``value`` on its ``options`` line (the first one;
+    ``crashkernel=`` dropped from any other); None/empty ``value`` removes every token.
+    ValueError for ``$kernelopts`` (RHEL 8: the arguments live in grubenv, grubby's to edit)
+    and for an entry without ``options``."""
+    lines = entry_text.splitlines(keepends=True)
+    found = [i for i, line in enumerate(lines) if re.match(r"^[ \t]*options(?:[ \t]|$)", line)]
+    if not found:
+        raise ValueError("the BLS entry has no options line")
+    for position, index in enumerate(found):
+        match = re.match(r"^(?P<head>[ \t]*options[ \t]*)(?P<args>.*?)(?P<tail>[ \t]*\r?\n?)$", lines[index])
+        args = match.group("args")
+        if "$kernelopts" in args or "${kernelopts}" in args:
+            raise ValueError("options use $kernelopts from grubenv: only grubby can edit them")
+        new = cmdline_set(args, value) if value and position == 0 else cmdline_remove(args)
+        head = match.group("head")
+        if new and not head[-1:].isspace():
+            head += " "
+        lines[index] = head + new + match.group("tail")
+    return "".join(lines)
 
 
 def bls_options(entry_text, grubenv=None):

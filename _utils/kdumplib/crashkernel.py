@@ -241,3 +241,96 @@ def working(value, mem_bytes):
         f"crashkernel={value} reserves nothing on {mem_bytes / (1 << 30):.1f} GiB of RAM; "
         f"{MIN_WORKING} instead, the smallest reservation that captured a dump on a 1G guest"
     )
+
+
+# --------------------------------------------------------------------------- ,high + ,low pairs
+# ``crashkernel=512M,high crashkernel=256M,low`` are two tokens the kernel reads together
+# (Documentation/admin-guide/kernel-parameters.txt; kernel/crash_reserve.c parse_crashkernel):
+# a token without a suffix wins over both and the ,high/,low tokens are then ignored;
+# otherwise the last ,high is the main reservation (crashk_res, the one
+# /sys/kernel/kexec_crash_size reports) and the last ,low the extra memory below 4G
+# (crashk_low_res; without one the kernel picks a default size on x86 and arm64).
+# A *spec* is the text of what the kernel reads: one value, or "HIGH,high LOW,low" (one space,
+# high first), the form every function of the formula passes around.
+
+
+def spec_tokens(value):
+    """The parsed tokens of a spec (``"512M,high 256M,low"``, a list of values, or one value),
+    checked to be something the kernel reads together. ValueError names the value."""
+    items = value.split() if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items:
+        raise ValueError(f"{value!r}: empty value")
+    if not all(isinstance(item, str) for item in items):
+        raise ValueError(f"{value!r}: every token must be a string")
+    parsed = [parse(item) for item in items]
+    modifiers = [p["modifier"] for p in parsed]
+    if len(parsed) == 1:
+        if modifiers[0] == "low":
+            raise ValueError(
+                f"{value!r}: a ,low value alone reserves nothing (the kernel reads it only with a ,high value)"
+            )
+        return parsed
+    if len(parsed) != 2 or sorted(modifiers, key=str) != ["high", "low"]:
+        raise ValueError(
+            f"{value!r}: more than one crashkernel= value only as a pair: one X,high and one Y,low"
+        )
+    return sorted(parsed, key=lambda p: p["modifier"] != "high")
+
+
+def parse_spec(value, low=None):
+    """The canonical spec of ``value`` (plus ``low``, a size for the ,low token).
+
+    ``parse_spec("512M,high", low="256M") == parse_spec("256M,low 512m,high") ==
+    "512M,high 256M,low"``."""
+    items = list(value.split() if isinstance(value, str) else value)
+    if low is not None:
+        low_text = str(low).strip()
+        if low_text.lower().endswith(",low"):
+            low_text = low_text[: -len(",low")]
+        if len(items) != 1 or not items[0].lower().endswith(",high"):
+            raise ValueError(f"low: {low!r} goes only with a value X,high (value is {value!r})")
+        items.append(f"{low_text},low")
+    return " ".join(p["value"] for p in spec_tokens(" ".join(items)))
+
+
+def spec_parts(spec):
+    """``{"main": parsed, "low": parsed or None}`` of a spec."""
+    tokens = spec_tokens(spec)
+    return {"main": tokens[0], "low": tokens[1] if len(tokens) > 1 else None}
+
+
+def suffix(value):
+    """``"high"``, ``"low"`` or None: the suffix the kernel matches on a raw token."""
+    for name in _MODIFIERS:
+        if value.endswith("," + name):
+            return name
+    return None
+
+
+def effective(values):
+    """The spec the kernel uses from every ``crashkernel=`` value of a command line, in order,
+    or None: the last plain one; else the last ,high and the last ,low."""
+    values = list(values or [])
+    plain = [v for v in values if suffix(v) is None]
+    if plain:
+        return plain[-1]
+    picked = [kind[-1] for kind in ([v for v in values if suffix(v) == "high"], [v for v in values if suffix(v) == "low"]) if kind]
+    return " ".join(picked) or None
+
+
+def canonical_spec(spec):
+    """Canonical text of a spec for comparisons; unparsable text compares as written."""
+    if spec is None:
+        return None
+    try:
+        return " ".join(p["value"] for p in spec_tokens(spec))
+    except ValueError:
+        return spec
+
+
+def resolve_spec(spec, mem_bytes):
+    """``(main_bytes, low_bytes or None)``: ``main`` is what /sys/kernel/kexec_crash_size
+    reports (the ,high part of a pair); ``low`` the ,low part (None: no ,low token)."""
+    parts = spec_parts(spec)
+    low = parts["low"]
+    return resolve(parts["main"], mem_bytes), (low["size"] if low else None)

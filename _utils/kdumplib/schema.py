@@ -19,6 +19,9 @@ VOLUME_FSTYPES = ("ext3", "ext4", "xfs")
 COMPRESSIONS = ("zlib", "lzo", "snappy", "zstd", "none")
 FAILURE_ACTIONS = ("reboot", "halt", "poweroff", "shell", "dump_to_rootfs")
 REQUIRE_REBOOT = ("warn", "fail")
+#: ``all``: every boot entry; ``default``: the default entry only (per boot loader:
+#: docs/modules/crashkernel.md, "Scope").
+CRASHKERNEL_SCOPES = ("all", "default")
 DUMP_LEVEL_MAX = 31
 # A dump volume larger than this is certainly a typo (64 TiB is more RAM than any box has).
 VOLUME_SIZE_MAX = 64 << 40
@@ -43,7 +46,14 @@ DEFAULT_SETTINGS = {
 DEFAULT_PILLAR = {
     "lookup": {},
     "enabled": True,
-    "crashkernel": {"value": "auto", "require_reboot": "warn", "default_entry_only": False},
+    "crashkernel": {
+        "manage": True,
+        "value": "auto",
+        "low": None,
+        "scope": "all",
+        "require_reboot": "warn",
+        "default_entry_only": False,
+    },
     "settings": DEFAULT_SETTINGS,
     "volume": None,
     "space_check": True,
@@ -288,10 +298,45 @@ def check_crashkernel(value, key):
     if value.strip() == "measured":
         return "measured"
     try:
-        crashkernel.parse(value.strip())
+        if value.strip().lower() != "auto":
+            crashkernel.spec_tokens(value.strip())
     except ValueError as exc:
         _fail(key, f"{value!r} is not a crashkernel= value (or auto, or measured): {exc}")
     return value.strip()
+
+
+def check_crashkernel_low(low, value, key):
+    """The size of the ``crashkernel=<low>,low`` token: only next to a ``value`` X,high
+    (the kernel ignores ,low otherwise); ``0`` turns the kernel's default low part off."""
+    if low is None:
+        return None
+    if isinstance(low, bool) or not isinstance(low, (str, int)):
+        _fail(key, f"{low!r} is not a size (e.g. 256M)")
+    if not isinstance(value, str) or not value.strip().lower().endswith(",high"):
+        _fail(key, f"{low!r} goes only with kdump:crashkernel:value X,high (value is {value!r})")
+    try:
+        return crashkernel.parse_spec(value.strip(), str(low)).split()[1][: -len(",low")]
+    except ValueError as exc:
+        _fail(key, f"{low!r} is not a ,low size: {exc}")
+    return None
+
+
+def _crashkernel(data, key, report):
+    """The ``kdump:crashkernel`` section checked; ``default_entry_only: true`` is the older
+    spelling of ``scope: default``."""
+    given = data if isinstance(data, dict) else {}
+    crash = _merge(DEFAULT_PILLAR["crashkernel"], data, key, report)
+    report.check(_bool, crash["manage"], f"{key}:manage")
+    crash["value"] = report.check(check_crashkernel, crash["value"], f"{key}:value")
+    if not report.has(f"{key}:value"):
+        crash["low"] = report.check(check_crashkernel_low, crash["low"], crash["value"], f"{key}:low")
+    report.check(_choice, crash["scope"], CRASHKERNEL_SCOPES, f"{key}:scope")
+    report.check(_choice, crash["require_reboot"], REQUIRE_REBOOT, f"{key}:require_reboot")
+    if report.check(_bool, crash["default_entry_only"], f"{key}:default_entry_only", fallback=False):
+        if given.get("scope", "default") != "default":
+            report.add(f"{key}:scope", f"{given['scope']!r} contradicts default_entry_only: true (say scope: default)")
+        crash["scope"] = "default"
+    return crash
 
 
 def check_sysctl(name, value, key):
@@ -569,11 +614,7 @@ def check_pillar(data, key="kdump"):
     pillar = _merge(DEFAULT_PILLAR, data, key, report)
     pillar["lookup"] = _lookup(pillar["lookup"], f"{key}:lookup", report)
     pillar["enabled"] = report.check(_bool, pillar["enabled"], f"{key}:enabled", fallback=True)
-    crash = _merge(DEFAULT_PILLAR["crashkernel"], pillar["crashkernel"], f"{key}:crashkernel", report)
-    crash["value"] = report.check(check_crashkernel, crash["value"], f"{key}:crashkernel:value")
-    report.check(_choice, crash["require_reboot"], REQUIRE_REBOOT, f"{key}:crashkernel:require_reboot")
-    report.check(_bool, crash["default_entry_only"], f"{key}:crashkernel:default_entry_only")
-    pillar["crashkernel"] = crash
+    pillar["crashkernel"] = _crashkernel(pillar["crashkernel"], f"{key}:crashkernel", report)
     pillar["settings"] = check_settings(pillar["settings"], f"{key}:settings", report)
     pillar["volume"] = _volume(pillar["volume"], f"{key}:volume", report)
     pillar["space_check"] = report.check(_bool, pillar["space_check"], f"{key}:space_check", fallback=True)

@@ -11,10 +11,14 @@
 {%- set config = rooted(kdump.config_file) %}
 {%- set saved = rooted(kdump.sysctl_saved_file) %}
 
+{#- kdump:crashkernel:manage false: the boot loader is the administrator's, left alone. #}
+{%- if kdump.crashkernel.manage is not sameas false %}
+
 kdump-clean-crashkernel:
   crashkernel.absent:
     - name: crashkernel
     - restore: true
+{%- endif %}
 
 kdump-clean-service-dead:
   service.dead:

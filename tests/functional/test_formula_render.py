@@ -151,7 +151,7 @@ def test_example_pillar_renders_for_each_family(render, family, family_opts):
     assert (module, function) == ("crashkernel", "configured")
     assert args["name"] == "auto"
     assert args["require_reboot"] == "warn"
-    assert args["default_entry_only"] is False
+    assert (args["manage"], args["low"], args["scope"]) == (True, None, "all")
     assert ("pkg", "kdump-package") in requisites(args)
 
     module, function, args = states["kdump-config"]
@@ -401,6 +401,19 @@ def test_clean_keeps_the_volume_by_default(render, family_opts):
         f"{root}/etc/sysctl.d/zz-kdump-formula.conf"
     )
     assert not any(module in ("lvm", "mount") for module, _, _ in states.values())
+
+
+def test_crashkernel_not_managed_scope_and_pair_render(render):
+    pillar = load_pillar("example.sls")
+    pillar["kdump"]["crashkernel"] = {"value": "512M,high", "low": "256M", "default_entry_only": True}
+    module, function, args = render("RedHat", "kdump", pillar)["kdump-crashkernel"]
+    assert (module, function) == ("crashkernel", "configured")
+    assert (args["name"], args["low"], args["scope"], args["manage"]) == ("512M,high", "256M", "default", True)
+    pillar["kdump"]["crashkernel"] = {"manage": False}
+    assert render("Debian", "kdump", pillar)["kdump-crashkernel"][2]["manage"] is False
+    # clean leaves a boot loader the formula does not manage alone
+    cleaned = render("Debian", "kdump.clean", pillar)
+    assert "kdump-clean-crashkernel" not in cleaned and "kdump-clean-service-dead" in cleaned
 
 
 def test_clean_purges_the_volume_only_when_asked(render, family_opts):

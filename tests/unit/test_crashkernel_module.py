@@ -354,7 +354,7 @@ class KernelCmdline(crashkernel.Backend):
         value = bootloader.cmdline_last(crashkernel._read(self.looks_for) or "")
         return value, [{"file": self.looks_for, "value": value}] if value else []
 
-    def plan(self, value, default_entry_only=False, restore=False):
+    def plan(self, value, scope="all", restore=False):
         text = crashkernel._read(self.looks_for) or ""
         args = text.rstrip("\n")
         new = (bootloader.cmdline_set(args, value) if value else bootloader.cmdline_remove(args)) + "\n"
@@ -362,7 +362,7 @@ class KernelCmdline(crashkernel.Backend):
             return {"changes": {}, "commands": [], "new": value}
         return {"changes": {self.looks_for: new}, "commands": [["kernel-install", "add-all"]], "new": value}
 
-    def verify(self, value):
+    def verify(self, value, scope="all"):
         if self.read()[0] != value:
             raise CommandExecutionError("kernel-install: /etc/kernel/cmdline does not give the value")
 

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+from unittest.mock import patch
 
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
@@ -569,3 +570,33 @@ def test_configure_keeps_the_distributions_file_once_for_clean(root):
     kdump.configure({"collector": {"dump_level": 1}})
     assert (root / "etc/kdump.conf.kdump-formula.created").read_text() == ""
     assert not (root / "etc/kdump.conf.kdump-formula.orig").exists()
+
+
+def test_status_says_crashkernel_is_not_managed_and_still_requires_a_reservation(root, crashkernel_get):
+    (root / "sys/kernel/kexec_crash_size").write_text("0\n")
+    (root / "proc/cmdline").write_text("ro quiet\n")
+    crashkernel_get.update(running=None, configured=None, reboot_pending=False)
+    manage = {"kdump:crashkernel:manage": False}
+    with patch.dict(kdump.__salt__, {"pillar.get": lambda key, default=None, **kw: manage.get(key, default)}):
+        status = kdump.status()
+    assert status["crashkernel_managed"] is False and status["ready"] is False
+    assert status["codes"] == ["not_reserved"]
+    assert status["problems"][0].endswith("(crashkernel= not managed: kdump:crashkernel:manage is false)")
+    assert kdump.status()["crashkernel_managed"] is True  # no pillar: managed, the default
+
+
+def test_validate_pillar_asks_the_boot_loader_about_scope_and_pair(root):
+    asked = []
+
+    def refuses(value, low=None, scope="all"):
+        asked.append((value, low, scope))
+        return {"key": "low", "reason": "the grubby boot loader keeps these entries' arguments in $kernelopts"}
+
+    pillar = {"crashkernel": {"value": "512M,high", "low": "256M", "default_entry_only": True}}
+    with patch.dict(kdump.__salt__, {"crashkernel.refuses": refuses}):
+        with pytest.raises(SaltInvocationError, match=r"kdump:crashkernel:low: the grubby boot loader keeps"):
+            kdump.validate_pillar(pillar)
+        assert asked == [("512M,high", "256M", "default")]
+        # not managed: the boot loader is not asked
+        assert kdump.validate_pillar({"crashkernel": {"manage": False}})["crashkernel"]["manage"] is False
+        assert len(asked) == 1

@@ -288,3 +288,33 @@ def test_lookup_flags_and_lvm_packages_are_checked():
     assert "kdump:lookup:service_starts_unreserved:" in str(err.value)
     normalized = schema.validate_pillar({"lookup": {"lvm_pkgs": [], "service_sets_panic_on_oops": False}})
     assert normalized["lookup"] == {"lvm_pkgs": [], "service_sets_panic_on_oops": False}
+
+
+def test_crashkernel_defaults_pair_scope_and_manage():
+    crash = schema.validate_pillar({})["crashkernel"]
+    assert (crash["manage"], crash["value"], crash["low"], crash["scope"]) == (True, "auto", None, "all")
+    crash = schema.validate_pillar({"crashkernel": {"value": "512M,high", "low": "256m", "scope": "default"}})["crashkernel"]
+    assert (crash["value"], crash["low"], crash["scope"]) == ("512M,high", "256M", "default")
+    assert schema.validate_pillar({"crashkernel": {"default_entry_only": True}})["crashkernel"]["scope"] == "default"
+    assert schema.validate_pillar({"crashkernel": {"manage": False}})["crashkernel"]["manage"] is False
+
+
+def test_crashkernel_errors_name_each_key_at_once():
+    with pytest.raises(ValueError) as info:
+        schema.validate_pillar({"crashkernel": {
+            "manage": "no", "value": "512M", "low": "256M", "scope": "every", "require_reboot": "later",
+        }})
+    lines = str(info.value).splitlines()
+    assert [line.split(": ", 1)[0] for line in lines] == [
+        "kdump:crashkernel:manage", "kdump:crashkernel:low", "kdump:crashkernel:scope",
+        "kdump:crashkernel:require_reboot",
+    ]
+    assert "goes only with kdump:crashkernel:value X,high" in lines[1]
+    for pillar, key, reason in [
+        ({"value": "256M,low"}, "kdump:crashkernel:value", "a ,low value alone reserves nothing"),
+        ({"value": "512M,high", "low": "lots"}, "kdump:crashkernel:low", "is not a ,low size"),
+        ({"scope": "all", "default_entry_only": True}, "kdump:crashkernel:scope", "contradicts default_entry_only"),
+    ]:
+        with pytest.raises(ValueError) as info:
+            schema.validate_pillar({"crashkernel": pillar})
+        assert str(info.value).startswith(key + ": ") and reason in str(info.value)

@@ -20,6 +20,7 @@ class FakeCrashkernel:
         self.package_value = None
         self.formula_files = True
         self.measured_min = None
+        self.scopes = []
 
     def parse(self, value):
         size, _, offset = str(value).partition("@")
@@ -34,6 +35,16 @@ class FakeCrashkernel:
             }
         except ValueError as exc:
             raise SaltInvocationError(f"crashkernel: {exc}") from None
+
+    def spec(self, value, low=None):
+        """Canonical text: each token parsed (upper case), ``low`` appended as ``<low>,low``."""
+        tokens = str(value).split() + ([f"{low},low"] if low is not None else [])
+        out = []
+        for token in tokens:
+            size, _, modifier = token.partition(",")
+            self.parse(size)
+            out.append(size.upper() + (f",{modifier.lower()}" if modifier else ""))
+        return " ".join(out)
 
     def recommend(self, value="auto"):
         if value == "measured":
@@ -59,13 +70,15 @@ class FakeCrashkernel:
             "reboot_pending": self.configured != self.running,
         }
 
-    def set(self, value, default_entry_only=False, test=False):
-        self.parse(value)
+    def set(self, value, default_entry_only=False, test=False, low=None, scope=None):
+        value = self.spec(value, low)
         self.set_calls.append((value, default_entry_only, test))
+        self.scopes.append(scope)
         old = self.configured
         if not test and not self.broken_set:
             self.configured = value
-        return {"backend": "grub2-default", "old": old, "new": value, "changed": old != value,
+        changed = old is None or self.spec(old) != value
+        return {"backend": "grub2-default", "old": old, "new": value, "changed": changed,
                 "files": ["/etc/default/grub"], "commands": [["update-grub"]]}
 
     def remove(self, test=False, restore=False):
@@ -95,7 +108,7 @@ def opts():
 @pytest.fixture
 def configure_loader_modules(fake, opts):
     salt = {f"crashkernel.{name}": getattr(fake, name)
-            for name in ("parse", "recommend", "resolve", "get", "set", "remove")}
+            for name in ("parse", "spec", "recommend", "resolve", "get", "set", "remove")}
     return {state: {"__salt__": salt, "__opts__": opts}}
 
 
@@ -131,7 +144,8 @@ def test_equal_values_in_other_spelling_are_not_a_change(fake):
     assert ret == {"name": "128M@16M", "result": True, "changes": {}, "reboot_pending": False,
                    "comment": ret["comment"]}
     assert "already configured" in ret["comment"]
-    assert fake.set_calls == []
+    # only the module's prediction was asked (it decides whether every entry has it)
+    assert fake.set_calls == [("128M@16M", False, True)]
 
 
 def test_running_kernel_with_reservation_means_no_reboot_pending(fake):
@@ -233,7 +247,8 @@ def test_measured_keeps_a_value_inside_the_band_and_resizes_outside(fake, opts):
     fake.measured_min = 100 * M
     fake.configured = fake.running = "150M"  # 1.5x the minimum: kept
     kept = state.configured("measured")
-    assert kept["result"] is True and kept["changes"] == {} and fake.set_calls == []
+    # only the prediction (set test=True) ran
+    assert kept["result"] is True and kept["changes"] == {} and fake.set_calls == [("150M", False, True)]
     assert "within the band" in kept["comment"] and kept["reboot_pending"] is False
 
     fake.measured_min = 130 * M  # a bigger capture initrd: 150M is 1.15x, out of the band
@@ -259,4 +274,62 @@ def test_measured_resizes_a_wasteful_value(fake):
 def test_measured_on_a_broken_initrd_fails_and_changes_nothing(fake):
     ret = state.configured("measured")
     assert ret["result"] is False and ret["comment"] == "/var/lib/kdump/initrd.img-6.1: truncated"
+def test_not_managed_reports_and_never_edits(fake):
+    fake.configured, fake.running = "384M-:128M", "256M"
+    ret = state.configured("512M", manage=False)
+    assert ret["result"] is True and ret["changes"] == {}
+    assert fake.set_calls == [] and fake.remove_calls == []
+    assert ret["comment"].startswith("crashkernel= not managed (kdump:crashkernel:manage false)")
+    assert "(crashkernel=256M) reserves 256M" in ret["comment"]
+    assert "the boot loader gives crashkernel=384M-:128M" in ret["comment"]
+    assert ret["reboot_pending"] is True
+
+
+def test_not_managed_without_any_reservation_fails_with_require_reboot_fail(fake):
+    ret = state.configured("auto", manage=False, require_reboot="fail")
+    assert fake.set_calls == []
+    assert "reserves nothing; the boot loader gives no crashkernel=" in ret["comment"]
+    assert ret["result"] is True  # nothing differs: readiness (kdump.ready) reports not_reserved
+    fake.configured = "256M"
+    assert state.configured("auto", manage=False, require_reboot="fail")["result"] is False
+
+
+def test_a_high_low_pair_is_one_value_for_the_state(fake, opts):
+    opts["test"] = True
+    predicted = state.configured("512m,high", low="256m", scope="default")
+    assert predicted["result"] is None
+    assert predicted["changes"] == {"configured": {"old": None, "new": "512M,high 256M,low"}}
+    opts["test"] = False
+    real = state.configured("512M,high", low="256M", scope="default")
+    assert real["changes"] == predicted["changes"]
+    assert fake.configured == "512M,high 256M,low"
+    assert set(fake.scopes) == {"default"}
+    again = state.configured("512M,high", low="256M", scope="default")
+    assert again["changes"] == {} and "already configured" in again["comment"]
+
+
+def test_entries_outside_the_default_one_are_a_change_though_the_default_has_it(fake):
+    fake.configured = "256M"
+    real_set = fake.set
+
+    def other_entries_lack_it(value, **kwargs):
+        ret = real_set(value, **kwargs)
+        ret["changed"] = kwargs.get("test", False)  # the first prediction sees a stale entry
+        ret["files"] = ["/boot/grub/grub.conf"]
+        return ret
+
+    fake.set = other_entries_lack_it
+    state.__salt__["crashkernel.set"] = other_entries_lack_it
+    ret = state.configured("256M", scope="all")
+    assert ret["changes"] == {"configured": {"old": "256M", "new": "256M"}, "files": ["/boot/grub/grub.conf"]}
+    assert "the default entry had it already" in ret["comment"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [({"scope": "every"}, "scope:"), ({"manage": "no"}, "manage:"), ({"low": "256M"}, "low:")],
+)
+def test_bad_scope_manage_or_low_fail_naming_the_argument(fake, kwargs, key):
+    ret = state.configured("auto", **kwargs)
+    assert ret["result"] is False and ret["comment"].startswith(key)
     assert fake.set_calls == []
