@@ -623,7 +623,24 @@ class Grub2Default(Backend):
             merged = dict(self._files())
             merged.update(changes)
             value = bootloader.cmdline_effective(self._evaluate(merged.items()))
-        return {"changes": changes, "commands": [_grub_mkconfig_command()] if changes else [], "new": value}
+        stale = not restore and not changes and value and self._generated_lacks(value)
+        return {"changes": changes, "commands": [_grub_mkconfig_command()] if changes or stale else [],
+                "new": value}
+
+    @staticmethod
+    def _generated_lacks(value):
+        """True when the defaults already give ``value`` but the generated grub.cfg's first
+        ``linux`` line (the entry update-grub puts first) does not: the defaults changed
+        without update-grub (a package's grub.d drop-in, an edit by hand), and the next boot
+        would still go without the reservation. No grub.cfg or no ``linux`` line (BLS
+        configs): nothing to tell, False."""
+        text = next((text for text in map(_read, GRUB2_CFGS) if text is not None), None)
+        for line in (text or "").splitlines():
+            words = line.split(None, 2)
+            if words and words[0] in ("linux", "linux16", "linuxefi"):
+                args = words[2] if len(words) > 2 else ""
+                return _canonical(bootloader.cmdline_effective(args)) != _canonical(value)
+        return False
 
     def _plan_set(self, value, scope="all"):
         """``{path: new text}`` for /etc/default/grub(.d), checked to give the spec once on

@@ -140,9 +140,14 @@ def _configured(name, require_reboot, default_entry_only, low, scope, manage):
     ret["changes"] = {"configured": {"old": old, "new": value}}
     if not _same(old, value):
         was = f"was crashkernel={old}" if old else "none configured before"
+    elif predicted.get("files"):
+        was = f"the default entry had it already; {', '.join(predicted['files'])} did not"
+        ret["changes"]["files"] = predicted["files"]
     else:
-        was = f"the default entry had it already; {', '.join(predicted.get('files') or [])} did not"
-        ret["changes"]["files"] = predicted.get("files") or []
+        # the defaults give it but the generated boot config does not (update-grub never ran)
+        commands = "; ".join(" ".join(argv) for argv in predicted.get("commands") or [])
+        was = f"the defaults had it already, the generated boot config did not: {commands}"
+        ret["changes"]["commands"] = predicted.get("commands") or []
     if __opts__["test"]:
         ret["result"] = None
         ret["comment"] = f"crashkernel={value} would be configured ({was}; value {source})."

@@ -255,6 +255,29 @@ def test_grub2_mkconfig_used_when_no_update_grub(root, run_all):
     assert (root / "etc/default/grub.kdump-formula.bak").exists()
 
 
+GRUB_CFG_ENTRY = """menuentry 'Debian GNU/Linux' {{
+	linux	/boot/vmlinuz-6.1.0-18-amd64 root=UUID=0a1b ro {args}
+	initrd	/boot/initrd.img-6.1.0-18-amd64
+}}
+"""
+
+
+def test_grub2_defaults_right_but_grub_cfg_never_regenerated_runs_update_grub(root, run_all):
+    """The defaults already give the value but grub.cfg was not regenerated (an update-grub
+    that failed or was interrupted, a drop-in written without it): the next boot would go
+    without the reservation, so update-grub runs again, and only then is nothing left to do."""
+    put(root, "/etc/default/grub", 'GRUB_CMDLINE_LINUX="console=ttyS0"\n')
+    put(root, "/boot/grub/grub.cfg", GRUB_CFG_ENTRY.format(args="console=ttyS0"))
+    with patch("salt.utils.path.which", lambda name: "/usr/sbin/update-grub" if name == "update-grub" else None):
+        crashkernel.set("192M")  # the fake update-grub leaves grub.cfg as it was
+        predicted = crashkernel.set("192M", test=True)
+        assert predicted["changed"] is True and predicted["files"] == [], predicted
+        assert predicted["commands"] == [["update-grub"]]
+        # regenerated, as update-grub would: nothing left to do
+        put(root, "/boot/grub/grub.cfg", GRUB_CFG_ENTRY.format(args="console=ttyS0 crashkernel=192M"))
+        assert crashkernel.set("192M", test=True)["changed"] is False
+
+
 def test_grub2_test_mode_writes_and_runs_nothing(root, run_all):
     original = (FIXTURES / "default_grub.debian12").read_text()
     put(root, "/etc/default/grub", original)
