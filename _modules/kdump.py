@@ -902,6 +902,9 @@ def status():
             current = _current_settings()
             target = dict(current["target"])
             result["target"] = target
+            if target["type"] == "ssh" and "kdump_ssh.problems" in __salt__:
+                # The key and the dump host's pinned key, checked locally (kdump_ssh.check connects).
+                problems.extend((p["code"], p["message"]) for p in __salt__["kdump_ssh.problems"](target))
             collector = current["collector"]
             result["estimate_bytes"] = estimate(collector["dump_level"], collector["compression"])["bytes"]
             where = dump_dir(target)
@@ -916,9 +919,6 @@ def status():
                     problems.append(("no_space", problem))
             if target["type"] in ("device", "raw") and not _device_exists(target["device"]):
                 problems.append(("dump_device_missing", f"the dump device {target['device']} does not exist"))
-            if target["type"] == "ssh" and "kdump_ssh.problems" in __salt__:
-                # The key and the dump host's pinned key, checked locally (kdump_ssh.check connects).
-                problems.extend((p["code"], p["message"]) for p in __salt__["kdump_ssh.problems"](target))
         except (CommandExecutionError, SaltInvocationError) as exc:
             problems.append(("config_unreadable", str(exc)))
     pending = rebuild_pending()

@@ -38,6 +38,8 @@ kdump-ssh-known-host:
     - enc: {{ pin.enc | json }}
     - key: {{ pin.key | json }}
     - port: {{ ssh.port | int }}
+    # Salt refuses a port with hashed entries; plain entries are what ssh-keygen -F reads too.
+    - hash_known_hosts: false
     - config: {{ rooted(ssh.known_hosts) | json }}
 {%-     endif %}
     - require:
