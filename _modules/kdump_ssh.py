@@ -77,6 +77,16 @@ def _keygen(argv):
 def _public_of(real):
     """The public key line of the private key file ``real``; None when it is not a usable
     (readable, unencrypted) private key, with ssh-keygen's reason."""
+    if stat.S_IMODE(os.stat(real).st_mode) & 0o077:
+        # ssh-keygen ignores a key others can read: judge a private 0600 copy instead.
+        tmp = tempfile.mkdtemp(prefix=".kdump-key-check.")
+        try:
+            copy = os.path.join(tmp, "key")
+            shutil.copyfile(real, copy)
+            os.chmod(copy, 0o600)
+            return _public_of(copy)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     result = _keygen(["-y", "-P", "", "-f", real])
     if result.get("retcode"):
         return None, (result.get("stderr") or result.get("stdout") or "").strip()
@@ -258,6 +268,63 @@ def authorized_options(from_patterns=None):
         raise _invalid(exc) from None
 
 
+def key_path():
+    """
+    The dump key's path for this minion: ``kdump:settings:target:sshkey``, else the file the
+    family's kdump reads by default (None on Suse, where ``sshkey`` is required).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' kdump_ssh.key_path
+    """
+    return _key_path(_pillar_target())
+
+
+def server_plan():
+    """
+    What salt/kdump/ssh_server.sls authorizes on the dump host, from ``kdump:ssh:authorize``
+    and the fleet's ``kdump_ssh_pubkey`` mine entries. Never raises: the SLS renders and
+    ``kdump.validated`` names a bad key.
+
+    :return: ``{"error": str|None, "user", "config", "path", "options": [str],
+        "keys": [{"minion", "enc", "key"}], "invalid": [{"minion", "reason"}],
+        "missing": [minion ids that published no key yet]}``
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt dumphost kdump_ssh.server_plan
+    """
+    plan = {"error": None, "user": None, "config": None, "path": None, "options": [],
+            "keys": [], "invalid": [], "missing": []}
+    try:
+        auth = _ssh_pillar()["authorize"]
+    except SaltInvocationError as exc:
+        plan["error"] = str(exc)
+        return plan
+    if not auth:
+        plan["error"] = "kdump:ssh:authorize is not set: this minion is not a dump host"
+        return plan
+    plan.update(user=auth["user"], config=auth["config"], path=auth["path"],
+                options=sshdump.authorized_options(auth["from"]))
+    mined = __salt__["mine.get"](auth["tgt"], "kdump_ssh_pubkey", tgt_type=auth["tgt_type"]) or {}
+    for minion in sorted(mined):
+        line = mined[minion]
+        if not line:
+            plan["missing"].append(minion)
+            continue
+        try:
+            parsed = sshdump.parse_public_key(line, f"mine kdump_ssh_pubkey of {minion}")
+        except ValueError as exc:
+            plan["invalid"].append({"minion": minion, "reason": str(exc)})
+            continue
+        plan["keys"].append({"minion": minion, "enc": parsed["enc"], "key": parsed["key"]})
+    return plan
+
+
 def pinned_host_key():
     """
     The dump host's public key to pin in known_hosts: ``kdump:ssh:host_key`` from the pillar,
@@ -273,8 +340,12 @@ def pinned_host_key():
 
         salt '*' kdump_ssh.pinned_host_key
     """
-    ssh = _ssh_pillar()
     ret = {"enc": None, "key": None, "source": None, "error": None}
+    try:
+        ssh = _ssh_pillar()
+    except SaltInvocationError as exc:
+        ret["error"] = str(exc)
+        return ret
     try:
         if ssh["host_key"]:
             parsed = sshdump.parse_public_key(ssh["host_key"], "kdump:ssh:host_key")
@@ -333,6 +404,10 @@ def problems(target=None):
         elif _public_of(real)[0] is None:
             found.append({"code": "ssh_key_invalid",
                           "message": f"the dump key {path} is not a usable private key (unreadable, encrypted or not a key)"})
+        elif stat.S_IMODE(os.stat(real).st_mode) & 0o077:
+            found.append({"code": "ssh_key_invalid",
+                          "message": f"the dump key {path} is readable by others: ssh ignores it (the next "
+                                     "formula run sets mode 0600)"})
     name = sshdump.known_hosts_name(target["host"], ssh["port"])
     known = files.rooted(_root(), ssh["known_hosts"])
     found_host = os.path.isfile(known) and not _keygen(["-F", name, "-f", known]).get("retcode")
