@@ -9,6 +9,9 @@ APT_PKGS := qemu-system-x86 qemu-utils debootstrap grub-pc-bin grub2-common part
             e2fsprogs kpartx dpkg-dev makedumpfile crash xz-utils zstd socat
 # headless browser for the HTML report check (tests/integration/test_report_browser.py)
 APT_PKGS += chromium
+# a real sshd and ssh client for the ssh dump target (tests/integration/test_ssh_dump.py); the
+# test starts its own sshd on a loopback port: disable the system one (systemctl disable --now ssh)
+APT_PKGS += openssh-server openssh-client
 APT_STAMP := /var/lib/kdump-formula-apt.$(shell echo $(APT_PKGS) | md5sum | cut -c1-12)
 # Older Salt release lines still supported upstream: the unit and functional tiers also run
 # under each (.venv has requirements.txt's pin). One venv per version, outside the checkout

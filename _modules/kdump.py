@@ -18,7 +18,7 @@ import salt.utils.platform
 import salt.version
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-from kdumplib import dumpdir, dumpvolume, files, kdumpconf, osfamily, schema, sizes, sizing
+from kdumplib import dumpdir, dumpvolume, files, kdumpconf, osfamily, schema, sizes, sizing, sshdump
 from kdumplib import passthrough as passthru
 from kdumplib import commands
 
@@ -50,6 +50,8 @@ PROBLEM_CODES = (
     "service_disabled", "service_stopped", "reboot_pending", "crashkernel_unreadable",
     "no_kexec_support", "not_reserved", "not_loaded", "rebuild_pending", "dump_dir_unmounted",
     "no_space", "dump_device_missing", "lookup_invalid",
+    # ssh targets (kdump_ssh.problems): local checks only, no connection.
+    "ssh_client_missing", "ssh_key_missing", "ssh_key_invalid", "ssh_host_unknown",
 )
 # Next to the config file, written once before the formula first changes it: what kdump.clean
 # gives back (the distribution's file, or no file).
@@ -353,6 +355,8 @@ def _system_errors(pillar, report):
     if settings_ok and volume_ok and pillar["space_check"] is True and pillar["volume"] is not None:
         errors.extend(_check_volume_holds_a_dump(pillar["volume"], pillar["settings"]["collector"]))
     errors.extend(_check_crashkernel_backend(pillar["crashkernel"], report))
+    if settings_ok and target["type"] == "ssh":
+        errors.extend(_check_ssh(family, target, pillar["ssh"], report))
     device = target["device"]
     if settings_ok and volume_ok and target["type"] in ("device", "raw"):
         if device not in schema.volume_devices(pillar["volume"]) and not _device_exists(device):
@@ -360,6 +364,23 @@ def _system_errors(pillar, report):
                 f"kdump:settings:target:device: {device} does not exist and is not the managed "
                 "volume kdump:volume"
             )
+    return errors
+
+
+def _check_ssh(family, target, ssh, report):
+    """An ssh target this family's kdump can use with a key the formula can make."""
+    errors = []
+    if not target["sshkey"] and sshdump.DEFAULT_KEY.get(family) is None:
+        errors.append(
+            f"kdump:settings:target:sshkey: required for an ssh target on {family} (its kdump "
+            "otherwise uses root's own identities, which the formula does not make)"
+        )
+    if not report.has("kdump:ssh:key_type"):
+        fips = (files.read_text(_root(), "/proc/sys/crypto/fips_enabled") or "").strip() == "1"
+        try:
+            sshdump.key_type(family, __grains__.get("osmajorrelease"), fips, ssh["key_type"])
+        except ValueError as exc:
+            errors.append(str(exc))
     return errors
 
 
@@ -980,6 +1001,9 @@ def status():
             current = _current_settings()
             target = dict(current["target"])
             result["target"] = target
+            if target["type"] == "ssh" and "kdump_ssh.problems" in __salt__:
+                # The key and the dump host's pinned key, checked locally (kdump_ssh.check connects).
+                problems.extend((p["code"], p["message"]) for p in __salt__["kdump_ssh.problems"](target))
             collector = current["collector"]
             result["estimate_bytes"] = estimate(collector["dump_level"], collector["compression"])["bytes"]
             where = dump_dir(target)

@@ -11,7 +11,7 @@ import ipaddress
 import re
 import shlex
 
-from kdumplib import crashkernel, osfamily, sizes
+from kdumplib import crashkernel, osfamily, sizes, sshdump
 
 TARGET_TYPES = ("local", "device", "nfs", "ssh", "raw")
 TARGET_FSTYPES = ("ext2", "ext3", "ext4", "xfs", "btrfs")
@@ -65,6 +65,32 @@ DEFAULT_PILLAR = {
     # Distribution keys the settings do not model, per file (kdumplib.passthrough): none.
     "passthrough": {"kdump_conf": {}, "sysconfig": {}, "kdump_tools": {}},
 }
+
+#: ``kdump:ssh`` (dumps over ssh: the key, the dump host's key, the dump host's side).
+DEFAULT_SSH = {
+    "manage_key": True,
+    "key_type": "auto",
+    "port": 22,
+    "known_hosts": "/root/.ssh/known_hosts",
+    "host_minion": None,
+    "host_key": None,
+    "authorize": None,
+}
+#: ``kdump:ssh:authorize``: read on the dump host only (salt/kdump/ssh_server.sls).
+DEFAULT_AUTHORIZE = {
+    "user": None,
+    "tgt": "*",
+    "tgt_type": "glob",
+    "from": [],
+    "config": ".ssh/authorized_keys",
+    "path": None,
+}
+TGT_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pcre", "compound",
+             "ipcidr", "nodegroup")
+DEFAULT_PILLAR["ssh"] = DEFAULT_SSH
+_MINION_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,253}$")
+_TGT = re.compile(r"^[A-Za-z0-9_.*?!@:,/\[\] -]{1,512}$")
+_AUTH_CONFIG = re.compile(r"^[A-Za-z0-9_.+,@%:=/-]+$")
 
 DEFAULT_VOLUME = {
     "vg": None,
@@ -604,6 +630,57 @@ def _keep(value, key):
     return value
 
 
+def _port(value, key):
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        _fail(key, f"{value!r} is not a TCP port (1-65535)")
+    return value
+
+
+def _minion_id(value, key):
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _MINION_ID.match(value):
+        _fail(key, f"{value!r} is not a minion id (letters, digits and _ . @ -)")
+    return value
+
+
+def _authorize(data, key, report):
+    if data is None:
+        return None
+    auth = _merge(DEFAULT_AUTHORIZE, data, key, report)
+    if auth["user"] is None:
+        report.add(f"{key}:user", "required: the user the dumps arrive as on the dump host")
+    else:
+        auth["user"] = report.check(check_user, auth["user"], f"{key}:user")
+    if not isinstance(auth["tgt"], str) or not _TGT.match(auth["tgt"]):
+        report.add(f"{key}:tgt", f"{auth['tgt']!r} is not a Salt target expression")
+    report.check(_choice, auth["tgt_type"], TGT_TYPES, f"{key}:tgt_type")
+    auth["from"] = report.check(sshdump.check_from, auth["from"], f"{key}:from", fallback=[])
+    config = auth["config"]
+    if not isinstance(config, str) or not _AUTH_CONFIG.match(config) or ".." in config.split("/"):
+        report.add(f"{key}:config", f"{config!r} is not a path of plain characters without ..")
+    auth["path"] = report.check(_absolute, auth["path"], f"{key}:path")
+    return auth
+
+
+def _ssh(data, key, report):
+    """``kdump:ssh`` with defaults filled: always a mapping (the formula reads it)."""
+    ssh = _merge(DEFAULT_SSH, data, key, report)
+    ssh["manage_key"] = report.check(_bool, ssh["manage_key"], f"{key}:manage_key", fallback=True)
+    report.check(_choice, ssh["key_type"], ("auto",) + sshdump.KEY_TYPES, f"{key}:key_type")
+    ssh["port"] = report.check(_port, ssh["port"], f"{key}:port", fallback=22)
+    ssh["known_hosts"] = report.check(_absolute, ssh["known_hosts"], f"{key}:known_hosts")
+    if ssh["known_hosts"] is None and not report.has(f"{key}:known_hosts"):
+        report.add(f"{key}:known_hosts", "must not be empty (root's known_hosts is what kdump reads)")
+    ssh["host_minion"] = report.check(_minion_id, ssh["host_minion"], f"{key}:host_minion")
+    if ssh["host_key"] is not None:
+        report.check(sshdump.parse_public_key, ssh["host_key"], f"{key}:host_key")
+    if ssh["host_key"] is not None and ssh["host_minion"] is not None:
+        report.add(f"{key}:host_key", "give host_key or host_minion, not both (one source of truth)")
+    ssh["authorize"] = _authorize(ssh["authorize"], f"{key}:authorize", report)
+    return ssh
+
+
 def check_pillar(data, key="kdump"):
     """``(pillar, report)``: the pillar normalized as far as it is valid, and every error.
 
@@ -630,6 +707,7 @@ def check_pillar(data, key="kdump"):
     from kdumplib import passthrough  # pylint: disable=import-outside-toplevel
 
     pillar["passthrough"] = passthrough.check(pillar["passthrough"], f"{key}:passthrough", report)
+    pillar["ssh"] = _ssh(pillar["ssh"], f"{key}:ssh", report)
     return pillar, report
 
 

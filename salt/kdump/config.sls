@@ -10,6 +10,7 @@ include:
   - .validate
   - .package
   - .target
+  - .ssh
 
 kdump-config:
   kdump.configured:
@@ -23,6 +24,16 @@ kdump-config:
 {%- endif %}
     - watch:
       - pkg: kdump-package
+{%- set target = kdump.settings.target %}
+{%- if target.type == 'ssh' and kdump.ssh is mapping %}
+{#-   The capture initrd holds the key and known_hosts on RedHat and Suse: rebuilt when they change. #}
+{%-   if kdump.ssh.manage_key and target.host and target.user and salt['kdump_ssh.key_path']() %}
+      - kdump_ssh: kdump-ssh-key
+{%-   endif %}
+{%-   if (kdump.ssh.host_key or kdump.ssh.host_minion) and not salt['kdump_ssh.pinned_host_key']().error %}
+      - ssh_known_hosts: kdump-ssh-known-host
+{%-   endif %}
+{%- endif %}
 
 {%- if kdump.space_check and kdump.dump_dir %}
 

@@ -6,6 +6,7 @@ include:
   - .package
   - .target
   - .crashkernel
+  - .ssh
   - .config
   - .sysctl
   - .service

@@ -270,6 +270,33 @@ def test_modern_pillar_ssh_target_auto_sizing(render):
     }
     assert sysctls == {"kernel.panic": 10, "kernel.panic_on_oops": 1, "kernel.sysrq": 1}
     assert ("kdump", "kdump-space-checked") not in requisites(states["kdump-ready"][2])
+    # The ssh target's key is made (rebuilding the initrd when it is); no host key source in
+    # this pillar, so nothing is pinned (kdump.status says ssh_host_unknown until it is).
+    module, function, args = states["kdump-ssh-key"]
+    assert (module, function, args["name"], args["key_type"]) == (
+        "kdump_ssh", "key_present", "/root/.ssh/kdump_id_ed25519", "auto")
+    assert requisites(args) == [("kdump", "kdump-validated")]
+    assert ("kdump_ssh", "kdump-ssh-key") in requisites(states["kdump-config"][2], "watch")
+    assert "kdump-ssh-known-host" not in states
+
+
+def test_ssh_host_key_from_pillar_is_pinned_in_known_hosts(render):
+    pillar = load_pillar("modern.sls")
+    host_key = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl "
+                "root@dumps")
+    pillar["kdump"]["ssh"] = {"host_key": host_key, "port": 2222}
+    states = render("Debian", "kdump", pillar)
+    module, function, args = states["kdump-ssh-known-host"]
+    assert (module, function) == ("ssh_known_hosts", "present")
+    assert (args["name"], args["enc"], args["key"], args["port"]) == (
+        "dumps.example.com", "ssh-ed25519", host_key.split()[1], 2222)
+    assert args["config"].endswith("/root/.ssh/known_hosts") and args["hash_known_hosts"] is False
+    assert ("ssh_known_hosts", "kdump-ssh-known-host") in requisites(states["kdump-config"][2], "watch")
+
+
+def test_ssh_states_are_absent_for_other_targets(render):
+    states = render("Debian", "kdump", {})
+    assert not {"kdump-ssh-key", "kdump-ssh-known-host"} & set(states)
 
 
 def test_defaults_apply_without_pillar(render):

@@ -600,3 +600,19 @@ def test_validate_pillar_asks_the_boot_loader_about_scope_and_pair(root):
         # not managed: the boot loader is not asked
         assert kdump.validate_pillar({"crashkernel": {"manage": False}})["crashkernel"]["manage"] is False
         assert len(asked) == 1
+def test_validate_pillar_ssh_target_checks_the_key_this_family_can_use(root):
+    ssh_target = {"type": "ssh", "host": "dump.example", "user": "kdump"}
+    # RedHat without sshkey: kdumpctl's default /root/.ssh/kdump_id_rsa.
+    assert kdump.validate_pillar({"settings": {"target": ssh_target}})["ssh"]["port"] == 22
+    (root / "proc/sys/crypto").mkdir(parents=True)
+    (root / "proc/sys/crypto/fips_enabled").write_text("1\n")
+    with pytest.raises(SaltInvocationError, match=r"^kdump:ssh:key_type: ed25519 cannot be used here: FIPS"):
+        kdump.validate_pillar({"settings": {"target": ssh_target}, "ssh": {"key_type": "ed25519"}})
+    with kdump_patch_family("Suse"):
+        with pytest.raises(SaltInvocationError) as raised:
+            kdump.validate_pillar({"settings": {"target": ssh_target}, "ssh": {"port": 0}})
+    lines = str(raised.value).splitlines()
+    assert [line.split(":")[0:4] for line in lines] == [
+        ["kdump", "ssh", "port", " 0 is not a TCP port (1-65535)"],
+        ["kdump", "settings", "target", "sshkey"],
+    ]
