@@ -270,12 +270,16 @@ def _crash_stage(client, listener, stage, records, baseline, settings, run_start
     new boot_id (its start event, then a ``kdump.status`` answer), then check (and
     optionally analyze) its new dump. Fills ``records``."""
     boot_ids = {minion: baseline[minion]["boot_id"] for minion in stage["minions"]}
-    wait = _StageWait(client, stage, records, boot_ids, settings, run_started,
-                      fun="kdump.crash", kwarg=lambda minion: {"confirm": minion}, kind="crash")
-    for minion, value in sorted(wait.run(listener).items()):
+
+    def verify(minion, value):
+        # at once, not after the whole wave is back: a minion's verdict does not wait for
+        # the slowest of its wave
         records[minion]["ready_after"] = bool(value.get("ready"))
         _verify(client, minion, stage, records, baseline, settings)
         records[minion]["timeline"]["verified"] = _since(run_started)
+
+    _StageWait(client, stage, records, boot_ids, settings, run_started, fun="kdump.crash",
+               kwarg=lambda minion: {"confirm": minion}, kind="crash", on_back=verify).run(listener)
 
 
 def _check_refusals(client, jids, pending, records, stage):
@@ -538,17 +542,18 @@ class _StageWait:
     ``kdump.crash``): ``down`` (no new boot_id seen yet), ``announced`` (their
     ``salt/minion/<id>/start`` event came), and, with ``settle``, ``settling`` (back, not
     ready yet: the kdump service may still be loading the crash kernel) with the ``last``
-    status each gave.
+    status each gave. ``on_back(minion, status)`` runs as soon as a minion is back.
 
     Only announced minions are asked: a call to a minion that is down costs the whole call
     timeout, which used to delay noticing the others that were back. A start event that was
     missed is made up for by one last round when the deadline comes."""
 
     def __init__(self, client, stage, records, boot_ids, settings, run_started, fun, kwarg, kind,
-                 settle=False):
+                 settle=False, on_back=None):
         self.client, self.stage, self.records = client, stage, records
         self.boot_ids, self.settings, self.run_started = boot_ids, settings, run_started
         self.fun, self.kwarg, self.kind, self.settle = fun, kwarg, kind, settle
+        self.on_back = on_back
         self.started = _now()
         self.down, self.announced, self.settling, self.last = set(), set(), set(), {}
         self.back = {}
@@ -594,6 +599,8 @@ class _StageWait:
                 self.down.discard(minion)
                 self.back[minion] = value
                 _back(self.records, self.stage, minion, value, self.started, self.run_started)
+                if self.on_back:
+                    self.on_back(minion, value)
             if not self.settle:
                 continue
             self.last[minion] = value

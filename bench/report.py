@@ -69,7 +69,7 @@ def targets(runs):
         ("P2", "panic -> dump saved, default pillar (console, host clock)",
          _max(_get(fleet, "p2", "panic_to_dump_saved")), "s", None),
         ("P2", "vmcore bytes / guest RAM", _max(_get(fleet, "p2", "vmcore_to_ram")), "", 0.10),
-        ("P4", "runner overhead per minion (crash -> verified - guest down), worst",
+        ("P4", "runner overhead per minion (crash -> panic + start event -> verified), worst",
          _max(p.get("runner_overhead") for p in per_minion), "s", 5),
         ("P4", "wave of two / canary cycle", _get(fleet, "p4", "wave_to_canary"), "x", 1.3),
         ("P5", f"pytest session wall time ({'warm' if warm else 'cold' if warm is False else '?'})",

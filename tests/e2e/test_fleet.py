@@ -341,11 +341,23 @@ def test_crashtest_canary_then_a_wave_of_two(fleet):
         crash_boot = next((b for b in boots if b.panic is not None), None)
         assert crash_boot is not None, f"{minion_id}: no panic on the console: {[b.summary() for b in boots]}"
         back_boot = boots[boots.index(crash_boot) + 1]
+        timeline = record["timeline"]
+        # The runner's clock (seconds since its run started, t0 on the host clock give or take
+        # the salt-run start) for crash fired -> verified; the guest's from its console.
+        total = timeline["verified"] - timeline["crash"]
         down = back_boot.minion_start - crash_boot.panic
-        # The runner's own clock (seconds since the run started) for crash fired -> verified.
-        total = record["timeline"]["verified"] - record["timeline"]["crash"]
+        # The guest's own time, not the runner's: down (panic -> its salt-minion starting) and
+        # that salt-minion's start until its start event reaches the master.
+        guest = (t0 + timeline["started"]) - crash_boot.panic if "started" in timeline else down
+        # The runner's: crash fired -> panic (publish, the minion's job) and start event ->
+        # verified (kdump.status, vmcore.list, vmcore.analyze).
+        to_panic = crash_boot.panic - (t0 + timeline["crash"])
+        after_start = timeline["verified"] - timeline.get("started", timeline["back"])
         p4[minion_id] = {"crash_to_verified": round(total, 1), "guest_down": round(down, 1),
-                         "runner_overhead": round(total - down, 1),
+                         "guest_until_start_event": round(guest, 1),
+                         "crash_to_panic": round(to_panic, 1),
+                         "start_event_to_verified": round(after_start, 1),
+                         "runner_overhead": round(to_panic + after_start, 1),
                          "panic_to_dump_saved": (None if crash_boot.dump_saved is None
                                                  else round(crash_boot.dump_saved - crash_boot.panic, 1)),
                          "panic_to_exit": round(crash_boot.exited - crash_boot.panic, 1)}

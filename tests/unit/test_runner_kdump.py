@@ -367,6 +367,8 @@ def test_a_crashed_minion_is_noticed_at_its_start_event_and_never_asked_while_do
     assert 100 <= records["fast"]["seconds"] <= 100 + 10
     assert 400 <= records["slow"]["seconds"] <= 400 + 10
     assert records["fast"]["timeline"]["started"] <= records["fast"]["timeline"]["back"]
+    # verified as soon as it is back, not when the slowest of its wave is
+    assert records["fast"]["timeline"]["verified"] < records["slow"]["timeline"]["back"]
 
 
 def test_a_crashed_minion_whose_start_event_is_lost_is_found_by_the_last_poll(fleet):
