@@ -18,6 +18,9 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from kdumplib import bootloader
 from kdumplib import capturesize
+from kdumplib.bootloader import (  # the boot loaders' files, one list for the module and the grains
+    BLS_DIR, DEFAULT_GRUB, DEFAULT_GRUB_D, GRUB2_CFGS, GRUB_LEGACY_CONF, GRUBENV,
+)
 from kdumplib import commands
 from kdumplib import crashkernel as ck_syntax
 from kdumplib import files
@@ -28,12 +31,6 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "crashkernel"
 
-GRUB_LEGACY_CONF = "/boot/grub/grub.conf"
-DEFAULT_GRUB = "/etc/default/grub"
-DEFAULT_GRUB_D = "/etc/default/grub.d"
-BLS_DIR = "/boot/loader/entries"
-GRUBENV = "/boot/grub2/grubenv"
-GRUB2_CFGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg")
 #: The text of a defaults file before the formula first changed it, kept once so that
 #: ``remove(restore=True)`` (kdump.clean) can give the distribution's file back.
 ORIGINAL_SUFFIX = ".kdump-formula.orig"

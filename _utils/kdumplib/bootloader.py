@@ -163,23 +163,38 @@ _ASSIGN = re.compile(
 )
 _EXPAND = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
+#: The boot loaders' files (the crashkernel module's backends and the grains read them).
+GRUB_LEGACY_CONF = "/boot/grub/grub.conf"
+DEFAULT_GRUB = "/etc/default/grub"
+DEFAULT_GRUB_D = "/etc/default/grub.d"
+BLS_DIR = "/boot/loader/entries"
+GRUBENV = "/boot/grub2/grubenv"
+GRUB2_CFGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg")
+
 APPENDED_MARK = "  # kdump-formula"
 GUARD_PATH = "/etc/default/grub.d/zz-kdump-formula.cfg"
 GUARD_MARKER = "# kdump-formula crashkernel guard"
+def _drop_crashkernel_sh(var):
+    """Shell lines that leave ``$_kdf_args`` = the words of ``$var`` without any
+    ``crashkernel=`` (the guard files run them on both GRUB_CMDLINE_LINUX variables)."""
+    return (
+        '_kdf_args=""\n'
+        f"for _kdf_arg in ${var}; do\n"
+        '    case "$_kdf_arg" in\n'
+        "        crashkernel=*) ;;\n"
+        '        *) _kdf_args="${_kdf_args:+$_kdf_args }$_kdf_arg" ;;\n'
+        "    esac\n"
+        "done\n"
+    )
+
+
 GUARD_TEXT = f"""{GUARD_MARKER}
 # Managed by kdump-formula (crashkernel.set). crashkernel= is set once, in
 # GRUB_CMDLINE_LINUX of /etc/default/grub. This file is sourced after every other
 # /etc/default/grub.d/*.cfg and drops any crashkernel= another file (e.g. kdump-tools.cfg,
 # restored by a package upgrade) adds to GRUB_CMDLINE_LINUX_DEFAULT, so the kernel command
 # line never carries two.
-_kdf_args=""
-for _kdf_arg in $GRUB_CMDLINE_LINUX_DEFAULT; do
-    case "$_kdf_arg" in
-        crashkernel=*) ;;
-        *) _kdf_args="${{_kdf_args:+$_kdf_args }}$_kdf_arg" ;;
-    esac
-done
-GRUB_CMDLINE_LINUX_DEFAULT="$_kdf_args"
+{_drop_crashkernel_sh('GRUB_CMDLINE_LINUX_DEFAULT')}GRUB_CMDLINE_LINUX_DEFAULT="$_kdf_args"
 unset _kdf_args _kdf_arg
 """
 
@@ -200,22 +215,8 @@ def guard_text(value=None, scope="all"):
 # after every other /etc/default/grub.d/*.cfg: it drops any crashkernel= from both variables
 # and appends the formula's value, so the kernel command line carries it exactly once.
 {assignment}
-_kdf_args=""
-for _kdf_arg in $GRUB_CMDLINE_LINUX; do
-    case "$_kdf_arg" in
-        crashkernel=*) ;;
-        *) _kdf_args="${{_kdf_args:+$_kdf_args }}$_kdf_arg" ;;
-    esac
-done
-GRUB_CMDLINE_LINUX="$_kdf_args"
-_kdf_args=""
-for _kdf_arg in $GRUB_CMDLINE_LINUX_DEFAULT; do
-    case "$_kdf_arg" in
-        crashkernel=*) ;;
-        *) _kdf_args="${{_kdf_args:+$_kdf_args }}$_kdf_arg" ;;
-    esac
-done
-GRUB_CMDLINE_LINUX_DEFAULT="${{_kdf_args:+$_kdf_args }}${GUARD_VALUE_VAR}"
+{_drop_crashkernel_sh('GRUB_CMDLINE_LINUX')}GRUB_CMDLINE_LINUX="$_kdf_args"
+{_drop_crashkernel_sh('GRUB_CMDLINE_LINUX_DEFAULT')}GRUB_CMDLINE_LINUX_DEFAULT="${{_kdf_args:+$_kdf_args }}${GUARD_VALUE_VAR}"
 unset _kdf_args _kdf_arg {GUARD_VALUE_VAR}
 """
 

@@ -16,13 +16,10 @@ import os
 from kdumplib import bootloader
 from kdumplib import crashkernel as ck_syntax
 
-#: The boot loaders' files, as ``_modules/crashkernel.py`` names them.
-GRUB_LEGACY_CONF = "/boot/grub/grub.conf"
-DEFAULT_GRUB = "/etc/default/grub"
-DEFAULT_GRUB_D = "/etc/default/grub.d"
-BLS_DIR = "/boot/loader/entries"
-GRUBENV = "/boot/grub2/grubenv"
-GRUB2_CFGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg")
+#: The boot loaders' files, the crashkernel module's (one list, in ``kdumplib.bootloader``).
+GRUB_LEGACY_CONF, DEFAULT_GRUB, DEFAULT_GRUB_D = (
+    bootloader.GRUB_LEGACY_CONF, bootloader.DEFAULT_GRUB, bootloader.DEFAULT_GRUB_D)
+BLS_DIR, GRUBENV, GRUB2_CFGS = bootloader.BLS_DIR, bootloader.GRUBENV, bootloader.GRUB2_CFGS
 
 #: ``read(path)`` → text or None; ``glob(pattern)`` → sorted minion paths; ``exists(path)``
 #: → bool; ``which(name)`` → path or None. Paths are absolute, as the minion sees them.
