@@ -7,6 +7,7 @@ import pathlib
 import shutil
 
 import pytest
+from saltfactories.utils.functional import Loaders
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "kdumpconf"
 RHEL_SYSCONFIG = (FIXTURES / "rhel9-sysconfig-kdump").read_text()
@@ -40,8 +41,22 @@ def _recorder(fake_bin, name, sysfs, loads_on):
 
 
 @pytest.fixture
+def loaders(request, base_minion_opts, fake_root, tmp_path):
+    """Loaders of their own, whose static ``os_family`` grain is the test's (the
+    ``os_family`` marker, default RedHat). Changing the shared loaders' grains is not seen by
+    modules Salt 3006/3007 loaded before (they keep a copy): the family must be there from
+    the start. Salt reads static grains from the minion's config file, so it gets one."""
+    marker = request.node.get_closest_marker("os_family")
+    family = marker.args[0] if marker else "RedHat"
+    conf_file = tmp_path / "minion"
+    conf_file.write_text(f"grains:\n  os_family: {family}\n", encoding="utf-8")
+    own = Loaders(dict(base_minion_opts, kdump_root=str(fake_root), conf_file=str(conf_file)))
+    assert own.grains["os_family"] == family
+    return own
+
+
+@pytest.fixture
 def redhat_host(loaders, fake_root, fake_bin):
-    loaders.grains["os_family"] = "RedHat"
     (fake_root / "etc/sysconfig").mkdir(parents=True)
     (fake_root / "etc/kdump.conf").write_text(KDUMP_CONF)
     (fake_root / "etc/sysconfig/kdump").write_text(RHEL_SYSCONFIG)
@@ -52,7 +67,7 @@ def redhat_host(loaders, fake_root, fake_bin):
 
 @pytest.fixture
 def debian_host(loaders, fake_root, fake_bin):
-    loaders.grains["os_family"] = "Debian"
+    assert loaders.grains["os_family"] == "Debian", "mark the test os_family('Debian')"
     (fake_root / "etc/default").mkdir(parents=True)
     shutil.copy(FIXTURES / "debian12-kdump-tools", fake_root / "etc/default/kdump-tools")
     sysfs = _sysfs(fake_root)
@@ -176,6 +191,7 @@ def test_clean_gives_the_distributions_sysconfig_back(loaders, redhat_host):
 DEBIAN_PASSTHROUGH = {"kdump_tools": {"KDUMP_NUM_DUMPS": 3, "HOSTTAG": "hostname", "KDUMP_KERNEL": None}}
 
 
+@pytest.mark.os_family("Debian")
 def test_debian_kdump_tools_variables_predicted_written_and_idempotent(loaders, debian_host):
     config = debian_host["root"] / "etc/default/kdump-tools"
     before = config.read_text()
