@@ -212,7 +212,8 @@ def detect_accel(choice="auto", device=kvm_device_status, probe=kvm_probe):
 
 def expected_minutes(count, accel, missing_images=0):
     """``(low, high)`` minutes for the whole run on a 2-core host. TCG: measured, the fleet
-    tier's 3 guests took 43 min (tests/e2e/fleet.md); KVM: an estimate, not measured here.
+    tier's 3 guests took 28 min with the capture initrd in the image (43 before;
+    tests/e2e/fleet.md); KVM: an estimate, not measured here.
     Each image not cached yet adds its build (2-5 min)."""
     if accel == "kvm":
         low, high = 5 + count, 10 + 2 * count
@@ -335,7 +336,7 @@ def plan_lines(options, layout, accel, cached, paths, problems):
              f"accelerator: {accel.name} ({accel.reason})",
              f"expected: about {low}-{high} min" + (f", including {len(missing)} image build(s)" if missing else "")]
     if accel.name == "tcg":
-        lines.append("  (TCG: 3 guests on 2 cores take about 25-45 min; the fleet tier measured 43)")
+        lines.append("  (TCG: 3 guests on 2 cores take about 25-45 min; the fleet tier measured 28)")
     else:
         lines.append("  (KVM: an estimate, not measured on the reference machine)")
     if problems:
