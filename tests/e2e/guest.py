@@ -142,7 +142,7 @@ class Guest:
                          self.dump_disk, self.share)
 
     def run_step(self, script_text, timeout=600, name=None, expect_crash=False,
-                 boot_timeout=300, shutdown_timeout=120, crash_timeout=420):
+                 boot_timeout=900, shutdown_timeout=300, crash_timeout=900):
         """Boot the guest once, run ``script_text`` (bash) as its step, and wait for QEMU to exit.
 
         :param script_text: the step, run by bash in the guest as root

@@ -156,7 +156,7 @@ def test_boot2_reservation_is_live_kdump_ready_and_the_crash_is_captured(scenari
         "echo \"kdump.crash returned $?\" >> \"$E2E_OUT/crash.log\"\n",
         # The first boot with the reservation: kdump-tools builds its capture initrd before
         # the step starts (150 s under TCG), hence the longer boot allowance.
-        timeout=600, name=step, expect_crash=True, boot_timeout=600, crash_timeout=600,
+        timeout=900, name=step, expect_crash=True, boot_timeout=900, crash_timeout=900,
     )
     cmdline = result.read("cmdline").split()
     crashkernel_args = [arg for arg in cmdline if arg.startswith("crashkernel=")]
@@ -206,7 +206,7 @@ def test_boot3_formula_finds_and_reads_the_dump(scenario):
         + "dump=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"local\"][0][\"path\"])' "
           "\"$E2E_OUT/list.json\")\n"
         + fx.salt_call_json("vmcore.analyze path=\"$dump\"", "analyze"),
-        timeout=600, name=step,
+        timeout=900, name=step,
     ).require()
     _, _, dumps = _local(step, result, "list", "vmcore.list")
     assert len(dumps) == 1, f"{step}: vmcore.list found {len(dumps)} dumps: {dumps}"
@@ -264,7 +264,7 @@ def test_boot4_too_small_dump_volume_fails_before_anything_changes(scenario):
             + fx.salt_call_json("crashkernel.get", "ck_get")
             + "cat /proc/sys/kernel/panic > \"$E2E_OUT/panic\"\n"
             "lvs --noheadings -o lv_name rootvg > \"$E2E_OUT/lvs\"\n",
-            timeout=600, name=step,
+            timeout=900, name=step,
         ).require()
     finally:
         fx.stage(scenario.guest.share)
