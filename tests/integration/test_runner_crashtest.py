@@ -229,9 +229,11 @@ class Kernel:
                 with self.lock:
                     self.events.append((time.monotonic(), mid, "down"))
                 return
-            self.minions[mid].start()
+            # "back": the machine boots again. Recorded before the minion starts: the runner
+            # acts on the minion's start event, which may come before start() returns here.
             with self.lock:
                 self.events.append((time.monotonic(), mid, "back"))
+            self.minions[mid].start()
         except Exception as exc:  # pylint: disable=broad-except
             self.errors.append(f"{mid}: {exc!r}")
 
