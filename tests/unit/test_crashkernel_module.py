@@ -9,16 +9,10 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from _modules import crashkernel
 from kdumplib import bootloader
+from tests.fakeroot import put
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "bootloader"
 G = 1 << 30
-
-
-@pytest.fixture
-def root(tmp_path):
-    path = tmp_path / "root"
-    path.mkdir()
-    return path
 
 
 @pytest.fixture
@@ -49,13 +43,6 @@ def configure_loader_modules(root, pillar, run_all):
             },
         }
     }
-
-
-def put(root, path, text):
-    real = root / path.lstrip("/")
-    real.parent.mkdir(parents=True, exist_ok=True)
-    real.write_text(text, encoding="utf-8")
-    return real
 
 
 def no_tools(name):

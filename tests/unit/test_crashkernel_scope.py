@@ -8,17 +8,11 @@ from salt.exceptions import SaltInvocationError
 
 from _modules import crashkernel
 from kdumplib import bootloader
+from tests.fakeroot import put
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "bootloader"
 PAIR = "512M,high 256M,low"
 M = 1 << 20
-
-
-@pytest.fixture
-def root(tmp_path):
-    path = tmp_path / "root"
-    path.mkdir()
-    return path
 
 
 @pytest.fixture
@@ -36,13 +30,6 @@ def configure_loader_modules(root, run_all):
             "__salt__": {"cmd.run_all": run_all},
         }
     }
-
-
-def put(root, path, text):
-    real = root / path.lstrip("/")
-    real.parent.mkdir(parents=True, exist_ok=True)
-    real.write_text(text, encoding="utf-8")
-    return real
 
 
 def only(tool):

@@ -10,6 +10,7 @@ from _grains import kdump as kdump_grains
 from _modules import crashkernel
 from _modules import kdump as kdump_module
 from kdumplib import grainfacts
+from tests.fakeroot import put
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
 BOOT = FIXTURES / "bootloader"
@@ -20,13 +21,6 @@ BOOT_ID = "2f1d6a52-5c4e-4a8b-9d43-0c1e3f6a7b80"
 
 
 @pytest.fixture
-def root(tmp_path):
-    path = tmp_path / "root"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def configure_loader_modules(root):
     opts = {"kdump_root": str(root), "cachedir": CACHEDIR}
     return {
@@ -34,13 +28,6 @@ def configure_loader_modules(root):
         crashkernel: {"__opts__": opts, "__grains__": {"os_family": "Debian"},
                       "__salt__": {"cmd.run_all": MagicMock(side_effect=AssertionError("no command"))}},
     }
-
-
-def put(root, path, text):
-    real = root / path.lstrip("/")
-    real.parent.mkdir(parents=True, exist_ok=True)
-    real.write_text(text, encoding="utf-8")
-    return real
 
 
 def no_tools(name):

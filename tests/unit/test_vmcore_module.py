@@ -42,13 +42,6 @@ class RecordingRunner:
 
 
 @pytest.fixture
-def root(tmp_path):
-    path = tmp_path / "root"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def runner():
     return RecordingRunner()
 
