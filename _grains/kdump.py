@@ -81,7 +81,7 @@ def _kexec(facts, reader):
 
 
 def _crashkernel(facts, reader):
-    running = bootloader.cmdline_last(reader.read(PROC_CMDLINE) or "")
+    running = bootloader.cmdline_effective(reader.read(PROC_CMDLINE) or "")
     facts["crashkernel_running"] = running
     name, configured = grainfacts.next_boot(reader)
     facts["bootloader"] = name

@@ -41,20 +41,10 @@ def sysfs_int(text):
     return int(text) if text.isdigit() else None
 
 
-def canonical(value):
-    """A crashkernel value in canonical form for comparisons; unparsable values as written."""
-    if value is None:
-        return None
-    try:
-        return ck_syntax.parse(value)["value"]
-    except ValueError:
-        return value
-
-
 def reboot_pending(configured, running):
     """The next boot gets another crashkernel= than the running kernel has
-    (``crashkernel.get``'s ``reboot_pending``)."""
-    return canonical(configured) != canonical(running)
+    (``crashkernel.get``'s ``reboot_pending``: the same canonical specs, pairs included)."""
+    return ck_syntax.canonical_spec(configured) != ck_syntax.canonical_spec(running)
 
 
 def _grubby(reader):
@@ -67,7 +57,7 @@ def _grubby(reader):
     default = next((p for p in options if os.path.basename(p)[:-5] == saved), None)
     if default is None:
         default = sorted(options)[-1]
-    return True, bootloader.cmdline_last(options[default])
+    return True, bootloader.cmdline_effective(options[default])
 
 
 def _grub_legacy(reader):
@@ -83,7 +73,7 @@ def _grub2_default(reader):
     found = [(DEFAULT_GRUB, reader.read(DEFAULT_GRUB) or "")]
     found += [(path, reader.read(path) or "") for path in reader.glob(f"{DEFAULT_GRUB_D}/*.cfg")]
     cmdline, _ = bootloader.default_grub_evaluate(found)
-    return True, bootloader.cmdline_last(cmdline)
+    return True, bootloader.cmdline_effective(cmdline)
 
 
 #: Detection order and names of ``crashkernel.BACKENDS``: the first found is in use. Each

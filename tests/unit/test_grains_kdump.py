@@ -243,12 +243,15 @@ LAYOUTS = {
     "rhel9-bls+default_grub": lambda root: (
         _bls(root, "abc-5.14.0", "bls.rhel9.conf"), put(root, "/etc/default/grub", 'GRUB_CMDLINE_LINUX="ro"\n')),
     "grub-legacy": lambda root: put(root, "/boot/grub/grub.conf", (BOOT / "grub.conf").read_text()),
+    "debian12-pair": lambda root: put(
+        root, "/etc/default/grub", 'GRUB_CMDLINE_LINUX="ro crashkernel=512m,high crashkernel=256M,low"\n'),
     "nothing": lambda root: None,
 }
 
 
 @pytest.mark.parametrize("which", [no_tools, grubby_only], ids=["no-grubby", "grubby"])
-@pytest.mark.parametrize("running", ["128M", "384M-:128M", "1G-4G:192M,4G-64G:256M,64G-:512M", None])
+@pytest.mark.parametrize("running", ["128M", "384M-:128M", "1G-4G:192M,4G-64G:256M,64G-:512M",
+                                     "512M,high crashkernel=256M,low", None])
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_grains_agree_with_crashkernel_get(root, layout, running, which):
     """The grain reads the boot loader without the crashkernel module: on every fixture it
