@@ -279,7 +279,7 @@ def _crash_stage(client, listener, stage, records, baseline, settings, run_start
         records[minion]["timeline"]["verified"] = _since(run_started)
 
     _StageWait(client, stage, records, boot_ids, settings, run_started, fun="kdump.crash",
-               kwarg=lambda minion: {"confirm": minion}, kind="crash", on_back=verify).run(listener)
+               kwarg=lambda minion: {"confirm": minion}, kind="crash", on_back=verify, refusable=True).run(listener)
 
 
 def _check_refusals(client, jids, pending, records, stage):
@@ -542,27 +542,26 @@ class _StageWait:
     ``kdump.crash``): ``down`` (no new boot_id seen yet), ``announced`` (their
     ``salt/minion/<id>/start`` event came), and, with ``settle``, ``settling`` (back, not
     ready yet: the kdump service may still be loading the crash kernel) with the ``last``
-    status each gave. ``on_back(minion, status)`` runs as soon as a minion is back.
+    status each gave. ``on_back(minion, status)`` runs as soon as a minion is back. With
+    ``refusable``, a minion whose job returned a refusal (``_check_refusals``) fails at once.
 
     Only announced minions are asked: a call to a minion that is down costs the whole call
     timeout, which used to delay noticing the others that were back. A start event that was
     missed is made up for by one last round when the deadline comes."""
 
     def __init__(self, client, stage, records, boot_ids, settings, run_started, fun, kwarg, kind,
-                 settle=False, on_back=None):
+                 settle=False, on_back=None, refusable=False):
         self.client, self.stage, self.records = client, stage, records
         self.boot_ids, self.settings, self.run_started = boot_ids, settings, run_started
         self.fun, self.kwarg, self.kind, self.settle = fun, kwarg, kind, settle
-        self.on_back = on_back
+        self.on_back, self.refusable = on_back, refusable
         self.started = _now()
         self.down, self.announced, self.settling, self.last = set(), set(), set(), {}
-        self.back = {}
 
     def run(self, listener):
         """Publish ``fun`` to the stage, wait for each minion's start event, then for a
         ``kdump.status`` answer with a new boot_id (with ``settle``: asked again until ready,
-        judged by ``rebootplan.verdict``). Returns ``{id: status}`` of the minions that came
-        back (and, with ``settle``, were judged)."""
+        judged by ``rebootplan.verdict``); fills ``records``."""
         stage, settings = self.stage, self.settings
         deadline = self.started + settings["reboot_timeout"]
         jids = _publish(self.client, stage, self.records, self.fun, self.kwarg, self.kind,
@@ -576,7 +575,7 @@ class _StageWait:
                     _fire("started", stage=stage["name"], minion=minion)
             if (self.down & self.announced) or self.settling:
                 self.poll((self.down & self.announced) | self.settling)
-            if self.fun == "kdump.crash":
+            if self.refusable:
                 _check_refusals(self.client, jids, self.down, self.records, stage)
         if self.down:  # a start event may have been missed: ask once more before giving up
             self.poll(self.down)
@@ -585,7 +584,6 @@ class _StageWait:
             status, reason = rebootplan.verdict(self.last[minion])
             self.records[minion].update(status=status, reason=reason)
             _fire("verified", stage=stage["name"], minion=minion, status=status, reason=reason)
-        return self.back
 
     def poll(self, minions):
         """One ``kdump.status`` round: a new boot_id moves a minion from ``down`` to back;
@@ -597,7 +595,6 @@ class _StageWait:
                 if not _rebooted(value, self.boot_ids[minion]):
                     continue
                 self.down.discard(minion)
-                self.back[minion] = value
                 _back(self.records, self.stage, minion, value, self.started, self.run_started)
                 if self.on_back:
                     self.on_back(minion, value)
