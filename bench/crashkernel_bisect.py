@@ -9,8 +9,12 @@ records that size, the formula's measured recommendation and the distribution de
 their ratios to it in ``artifacts/bench/crashkernel-bisect.json`` (untracked, see
 bench/README.md).
 
-Not in CI: one try is three guest boots under TCG (set the value, crash, look), 3-5 minutes;
-a guest takes 1 + ceil(log2((high - low) / step)) tries.
+Not in CI. A try is one guest boot under TCG, 3-4 minutes: QEMU boots the guest's kernel
+directly with the reservation on its command line and the guest crashes once kdump-tools is
+loaded; the capture kernel's console says whether the dump was saved. A guest takes
+1 + ceil(log2((high - low) / step)) tries, then three boots that confirm the smallest size the
+formula's way (crashkernel.set through GRUB, crash, vmcore.list) and record the formula's
+measured recommendation and the distribution default.
 
     python bench/crashkernel_bisect.py --plan          # the tries, without booting anything
     python bench/crashkernel_bisect.py                 # both guests (root, QEMU, images cached)
@@ -19,6 +23,7 @@ a guest takes 1 + ceil(log2((high - low) / step)) tries.
 
 import argparse
 import json
+import shutil
 import math
 import sys
 import tempfile
@@ -32,6 +37,7 @@ if str(REPO_ROOT / "_utils") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "_utils"))
 
 from kdumplib import sizes  # noqa: E402  (after the path set-up above)
+from tests.e2e.guest import DUMP_SAVED_RE  # noqa: E402
 
 MIB = 1 << 20
 SUITES = {"bookworm": "Debian 12", "trixie": "Debian 13"}
@@ -39,9 +45,9 @@ BENCH_NAME = "crashkernel-bisect"
 GUEST_MEMORY_MB = 1024
 GUEST_SMP = 2
 # 120M ran out of memory and 128M captured on the bookworm guest (/work/shared/testing.md):
-# the default bounds hold that, and trixie's larger kernel and initrd below 384M.
-DEFAULT_LOW = "64M"
-DEFAULT_HIGH = "384M"
+# the default bounds hold that, and trixie's larger kernel and initrd below 224M (1 + 4 tries).
+DEFAULT_LOW = "96M"
+DEFAULT_HIGH = "224M"
 DEFAULT_STEP = "8M"
 # The pillar of every try: the dump on the root filesystem (no volume: one variable at a
 # time), panic=10 so that a capture kernel that runs out of memory reboots (QEMU exits with
@@ -57,13 +63,17 @@ PILLAR = {
         "sysctl": {"kernel.panic": 10, "kernel.panic_on_oops": 1, "kernel.sysrq": 1},
     }
 }
-# What one try boots, in order (--plan prints it).
+# What one try boots (--plan prints it), and how the smallest size found is confirmed.
 TRY_BOOTS = (
-    "set: salt-call crashkernel.set <size>; remove earlier dumps; power off",
-    "crash: wait until kdump-tools loaded the capture kernel (it builds its initrd at the first "
-    "boot with a reservation); sysrq crash (no load into <size> = no capture)",
-    "look: salt-call vmcore.list (a complete dump = captured); crashkernel.measure and "
-    "recommend measured/auto for the record",
+    "try: QEMU boots the guest's kernel and initrd directly with crashkernel=<size> on its command "
+    "line (GRUB skipped: one boot, not a formula run); wait until kdump-tools is done loading; "
+    "sysrq crash; captured = the capture kernel's console says the dump was saved",
+)
+CONFIRM_BOOTS = (
+    "set: salt-call crashkernel.set <smallest>; remove earlier dumps; power off",
+    "crash: GRUB boots the formula's entry; wait until kdump-tools loaded the capture kernel; sysrq crash",
+    "look: salt-call vmcore.list (a complete dump = confirmed); crashkernel.measure and "
+    "recommend auto for the record",
 )
 
 
@@ -125,6 +135,7 @@ def plan(low, high, step):
         "if_every_try_fails": [entry["bytes"] for entry in fails],
         "if_every_try_captures": [entry["bytes"] for entry in works],
         "boots_per_try": list(TRY_BOOTS),
+        "confirm_boots": list(CONFIRM_BOOTS),
     }
 
 
@@ -146,7 +157,22 @@ def ratios(smallest, measured=None, default=None):
 
 
 class GuestTries:
-    """Real tries on one guest (imports the e2e harness only when a guest is really booted)."""
+    """Real tries on one guest (imports the e2e harness only when a guest is really booted).
+
+    The formula is applied once (kdump-tools, its config, the capture initrd); each try then
+    boots the guest's own kernel and initrd straight from QEMU with the reservation on the
+    command line, so a try is one boot. The smallest size found is confirmed the formula's way
+    (``confirm``: crashkernel.set, a GRUB boot, vmcore.list)."""
+
+    WAIT_LOADED = (
+        # kdump-tools.service is a oneshot: start waits for a load in progress and returns at once
+        # when it is done; a reservation too small for the capture kernel leaves it unloaded.
+        "timeout 300 systemctl start kdump-tools.service || true\n"
+        "for i in $(seq 30); do [ \"$(cat /sys/kernel/kexec_crash_loaded)\" = 1 ] && break; sleep 1; done\n"
+        "cat /sys/kernel/kexec_crash_size > \"$E2E_OUT/size\"\n"
+        "[ \"$(cat /sys/kernel/kexec_crash_loaded)\" = 1 ] || exit 3\n"
+        "sync; echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger\n"
+    )
 
     def __init__(self, suite, workdir, log=print):
         from tests.e2e import formula as fx
@@ -155,33 +181,52 @@ class GuestTries:
 
         self.fx = fx
         self.log = log
+        self.workdir = Path(workdir)
         self.image = image_mod.ensure_image(log, suite=suite, variant="fleet")
-        self.guest = Guest(workdir, self.image, memory_mb=GUEST_MEMORY_MB, smp=GUEST_SMP, log=log)
+        self.guest = Guest(self.workdir / "vm", self.image, memory_mb=GUEST_MEMORY_MB, smp=GUEST_SMP, log=log)
         self.measured = None
         self.default = None
         fx.stage(self.guest.share, pillar=PILLAR)
         # The fleet image's minion unit has no master here; the formula configures kdump-tools.
-        self._step(
+        setup = self._step(
             "systemctl disable --now kdump-fleet-minion.service 2>/dev/null || true\n"
-            + fx.salt_call_json("state.apply kdump", "apply"),
+            + fx.salt_call_json("state.apply kdump", "apply")
+            + "cp /boot/vmlinuz-$(uname -r) \"$E2E_OUT/vmlinuz\"\n"
+            "cp /boot/initrd.img-$(uname -r) \"$E2E_OUT/initrd.img\"\n"
+            "cat /proc/cmdline > \"$E2E_OUT/cmdline\"\n",
             "setup", timeout=1500,
         ).require()
+        boot = self.workdir / "boot"
+        boot.mkdir(exist_ok=True)
+        for name in ("vmlinuz", "initrd.img"):
+            shutil.copy2(Path(setup.out_dir) / name, boot / name)
+        self.kernel = (boot / "vmlinuz", boot / "initrd.img")
+        self.cmdline = base_cmdline((Path(setup.out_dir) / "cmdline").read_text())
 
     def _step(self, script, name, timeout=600, expect_crash=False):
         return self.guest.run_step("set -u\n" + script, timeout=timeout, name=name, expect_crash=expect_crash)
 
     def __call__(self, size):
+        """One try: one boot with crashkernel=<size>, a crash, the console's word on the dump."""
+        value = sizes.format_size(size)
+        self.guest.direct_kernel = (*self.kernel, f"{self.cmdline} crashkernel={value}")
+        try:
+            crash = self._step("rm -rf /var/crash/2*\n" + self.WAIT_LOADED, f"try-{value}",
+                               timeout=420, expect_crash=True)
+        finally:
+            self.guest.direct_kernel = None
+        captured = captured_on_console(crash.outcome, crash.serial)
+        self.log(f"bisect: {value}: {'captured' if captured else 'no dump'} ({crash.outcome} in {crash.phase})")
+        return captured
+
+    def confirm(self, size):
+        """The formula's own path at ``size``: crashkernel.set, a GRUB boot, a crash, vmcore.list.
+        Also records crashkernel.measure and the distribution default."""
         value = sizes.format_size(size)
         fx = self.fx
         self._step("rm -rf /var/crash/2*\n" + fx.salt_call_json(f"crashkernel.set {value}", "set"),
                    f"set-{value}").require()
-        crash = self._step(
-            "for i in $(seq 300); do [ \"$(cat /sys/kernel/kexec_crash_loaded)\" = 1 ] && break; sleep 1; done\n"
-            "cat /sys/kernel/kexec_crash_size > \"$E2E_OUT/size\"\n"
-            "[ \"$(cat /sys/kernel/kexec_crash_loaded)\" = 1 ] || exit 3\n"
-            "sync; echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger\n",
-            f"crash-{value}", timeout=420, expect_crash=True,
-        )
+        crash = self._step(self.WAIT_LOADED, f"crash-{value}", timeout=420, expect_crash=True)
         look = self._step(
             fx.salt_call_json("vmcore.list", "list")
             + fx.salt_call_json("crashkernel.measure", "measure")
@@ -196,12 +241,29 @@ class GuestTries:
         if isinstance(default, dict) and isinstance(default.get("local"), dict):
             self.default = default["local"]
         found = (dumps or {}).get("local") or []
-        captured = crash.outcome == "crashed" and any(entry.get("complete") for entry in found)
-        self.log(f"bisect: {value}: {'captured' if captured else 'no dump'} ({crash.outcome} in {crash.phase})")
-        return captured
+        confirmed = crash.outcome == "crashed" and any(entry.get("complete") for entry in found)
+        self.log(f"bisect: confirm {value} through the formula: {'captured' if confirmed else 'NO DUMP'}")
+        return confirmed
 
     def close(self):
         self.guest.close()
+
+
+def base_cmdline(cmdline):
+    """The running command line without what GRUB adds (BOOT_IMAGE=) and without crashkernel=:
+    what a direct-boot try starts from."""
+    kept = [word for word in cmdline.split() if not word.startswith(("BOOT_IMAGE=", "crashkernel="))]
+    return " ".join(kept)
+
+
+def captured_on_console(outcome, serial):
+    """A try captured when the kernel panicked and, after the panic, the capture kernel's
+    console said the dump was saved (a capture kernel out of memory panics again and, with
+    panic=10, reboots: QEMU exits without that line)."""
+    if outcome != "crashed":
+        return False
+    panic = serial.find("Kernel panic")
+    return panic >= 0 and DUMP_SAVED_RE.search(serial, panic) is not None
 
 
 def run(suites, low, high, step, log=print):
@@ -211,13 +273,15 @@ def run(suites, low, high, step, log=print):
               "guest_smp": GUEST_SMP, "low": low, "high": high, "step": step, "suites": {}}
     for suite in suites:
         with tempfile.TemporaryDirectory(prefix=f"ck-bisect-{suite}-") as workdir:
-            tries = GuestTries(suite, Path(workdir) / "vm", log)
+            tries = GuestTries(suite, workdir, log)
             try:
                 started = time.monotonic()
                 found = bisect(low, high, tries, step)
+                confirmed = tries.confirm(found["smallest_bytes"])
                 record["suites"][suite] = {
                     "os": SUITES[suite], "kernel_release": tries.image.kernel_release,
                     "tries": found["tries"], "lower_bound_confirmed": found["lower_bound_confirmed"],
+                    "confirmed_through_formula": confirmed,
                     "seconds": round(time.monotonic() - started, 1),
                     **ratios(found["smallest_bytes"], tries.measured, tries.default),
                 }
@@ -243,11 +307,15 @@ def main(argv=None):
             shown = plan(low, high, step)
             for suite in suites:
                 print(f"{suite} ({SUITES[suite]}, fleet image, {GUEST_MEMORY_MB}M RAM, {GUEST_SMP} vCPUs): "
-                      f"at most {shown['max_tries']} tries, {len(TRY_BOOTS)} boots each")
+                      f"at most {shown['max_tries']} tries of {len(TRY_BOOTS)} boot, then "
+                      f"{len(CONFIRM_BOOTS)} boots to confirm the smallest through the formula")
             print("tries if every try fails:    " + " ".join(sizes.format_size(s) for s in shown["if_every_try_fails"]))
             print("tries if every try captures: " + " ".join(sizes.format_size(s) for s in shown["if_every_try_captures"]))
             print("one try:")
-            for number, boot in enumerate(TRY_BOOTS, start=1):
+            for boot in TRY_BOOTS:
+                print(f"  {boot}")
+            print("then, at the smallest size that captured:")
+            for number, boot in enumerate(CONFIRM_BOOTS, start=1):
                 print(f"  boot {number}: {boot}")
             return 0
         print(json.dumps(run(suites, low, high, step), indent=2))

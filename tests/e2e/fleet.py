@@ -35,14 +35,12 @@ from pathlib import Path
 import yaml
 
 from tests.e2e import formula as fx
-from tests.e2e.guest import PANIC_RE, TCG, qemu_argv
+from tests.e2e.guest import DUMP_SAVED_RE, PANIC_RE, TCG, qemu_argv
 from tests.e2e.hostcmd import run
 
 MASTER_IP = "10.0.2.100"
 GUEST_PORTS = {"publish_port": 4505, "ret_port": 4506}
 MINION_START_RE = re.compile(r"KDUMP-E2E: minion-start (\S+) (\S+)")
-# What kdump-tools / makedumpfile print in the capture kernel once the dump is written.
-DUMP_SAVED_RE = re.compile(r"saved vmcore in|makedumpfile Completed|The dumpfile is saved to")
 # A guest that keeps crashing (e.g. a capture kernel that panics) is not powered forever.
 MAX_BOOTS = 12
 # The fleet's pillar (the e2e pillar with an explicit reservation) and the minion with its

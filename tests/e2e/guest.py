@@ -37,6 +37,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts" / "e2e"
 MARKER = "KDUMP-E2E: "
 PANIC_RE = re.compile(r"Kernel panic - not syncing: ([^\r\n]*)")
+# The capture kernel's console once the dump is on disk (kdump-tools, makedumpfile).
+DUMP_SAVED_RE = re.compile(r"saved vmcore in|makedumpfile Completed|The dumpfile is saved to")
 POLL_SECONDS = 0.25
 
 
@@ -116,6 +118,9 @@ class Guest:
         self.dump_disk = self.workdir / "dump.raw"
         self.steps = 0
         self._proc = None
+        #: ``(kernel, initrd, cmdline)`` host paths and the command line for QEMU's direct
+        #: kernel boot (GRUB skipped: the command line is the host's to set); None: GRUB boots.
+        self.direct_kernel = None
         if not (keep_disks and self.root_disk.exists() and self.dump_disk.exists()):
             run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", image.path, "-F", "raw", self.root_disk],
                 "guest-disk")
@@ -138,8 +143,12 @@ class Guest:
             proc.wait(timeout=30)
 
     def qemu_argv(self, serial_path):
-        return qemu_argv("kdump-e2e", self.memory_mb, self.smp, serial_path, self.root_disk,
+        argv = qemu_argv("kdump-e2e", self.memory_mb, self.smp, serial_path, self.root_disk,
                          self.dump_disk, self.share)
+        if self.direct_kernel is not None:
+            kernel, initrd, cmdline = self.direct_kernel
+            argv += ["-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline]
+        return argv
 
     def run_step(self, script_text, timeout=600, name=None, expect_crash=False,
                  boot_timeout=900, shutdown_timeout=300, crash_timeout=900):

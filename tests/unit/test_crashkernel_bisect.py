@@ -72,3 +72,22 @@ def test_ratios_put_the_recommendation_beside_the_smallest():
     assert record["ratio_recommended"] == 1.562 and record["recommended_in_band"] is True
     assert record["ratio_estimated_min"] == 1.094 and record["ratio_default"] == 1.0
     assert cb.ratios(128 * M) == {"smallest_bytes": 128 * M}
+
+
+def test_base_cmdline_drops_what_grub_adds_and_any_reservation():
+    assert cb.base_cmdline("BOOT_IMAGE=/boot/vmlinuz-6.1 root=UUID=ab ro console=ttyS0,115200 crashkernel=192M\n") \
+        == "root=UUID=ab ro console=ttyS0,115200"
+
+
+@pytest.mark.parametrize("outcome, serial, captured", [
+    ("crashed", "Kernel panic - not syncing: sysrq\n...\nkdump-tools[312]: saved vmcore in /var/crash/2026", True),
+    ("crashed", "Kernel panic - not syncing: sysrq\nmakedumpfile Completed.\n", True),
+    # the capture kernel ran out of memory: panicked again, rebooted (panic=10), nothing saved
+    ("crashed", "Kernel panic - not syncing: sysrq\nOut of memory\nKernel panic - not syncing: System is deadlocked", False),
+    # the saved line of an earlier boot, before this panic, does not count
+    ("crashed", "saved vmcore in /var/crash/1\nKernel panic - not syncing: sysrq\n", False),
+    ("completed", "saved vmcore in /var/crash/1", False),  # step exit 3: the capture kernel never loaded
+    ("timeout", "Kernel panic - not syncing: sysrq\n", False),
+])
+def test_a_try_captured_only_when_the_console_saved_the_dump_after_the_panic(outcome, serial, captured):
+    assert cb.captured_on_console(outcome, serial) is captured

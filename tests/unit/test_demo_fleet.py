@@ -103,21 +103,51 @@ def _fake_qemu(tmp_path, body):
     return str(script)
 
 
+# A fake QEMU that boots the probe as a real one does: "OK" on the serial port (stdout), exit 1.
+BOOTS = 'echo OK; exit 1\n'
+
+
+def _accel_of_call(tmp_path):
+    argv = (tmp_path / "argv").read_text().split()
+    return argv[argv.index("-accel") + 1]
+
+
+def test_the_probe_sector_is_a_bootable_sector_that_ends_qemu():
+    assert len(fd.PROBE_IMAGE) == 512 and fd.PROBE_IMAGE.endswith(b"\x55\xaa")
+    assert b"\xe6\xf4" in fd.PROBE_SECTOR  # out 0xf4: isa-debug-exit
+
+
 def test_kvm_probe_reports_the_qemu_error_of_a_broken_kvm(tmp_path):
     qemu = _fake_qemu(tmp_path, 'echo "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69" >&2\n'
                                 "exit 134\n")
     ok, reason = fd.kvm_probe(qemu)
     assert not ok
-    assert reason == "QEMU cannot start a KVM machine here: qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69"
+    assert reason == ("QEMU cannot run a machine under kvm here: "
+                      "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69")
     argv = (tmp_path / "argv").read_text().split()
-    # the machine is created stopped: no guest code runs
-    assert "-S" in argv and argv[argv.index("-accel") + 1] == "kvm"
+    # guest code really runs: the probe's boot sector ends QEMU through isa-debug-exit
+    assert "-S" not in argv and "isa-debug-exit,iobase=0xf4,iosize=0x04" in argv
+    assert _accel_of_call(tmp_path) == "kvm"
 
 
-def test_kvm_probe_passes_when_qemu_creates_the_machine_and_quits(tmp_path):
-    qemu = _fake_qemu(tmp_path, 'read line; [ "$line" = quit ] && exit 0; exit 1\n')
-    assert fd.kvm_probe(qemu) == (True, "QEMU starts a KVM machine")
-    assert fd.kvm_probe(str(tmp_path / "missing"))[0] is False
+def test_kvm_probe_refuses_a_kvm_slower_than_tcg(tmp_path):
+    """The firmware crawl: KVM runs the guest, but slower than software emulation."""
+    qemu = _fake_qemu(tmp_path, 'case "$*" in *"-accel kvm "*) sleep 1.5;; esac\n' + BOOTS)
+    ok, reason = fd.kvm_probe(qemu)
+    assert not ok and reason.startswith("KVM runs guest code slower than TCG here: a boot sector took ")
+    assert _accel_of_call(tmp_path) == TCG  # the second call: the same sector under TCG
+
+
+def test_kvm_probe_passes_when_kvm_boots_the_sector_no_slower_than_tcg(tmp_path):
+    qemu = _fake_qemu(tmp_path, 'case "$*" in *"-accel kvm "*) ;; *) sleep 1;; esac\n' + BOOTS)
+    ok, reason = fd.kvm_probe(qemu)
+    assert ok and reason.startswith("QEMU under kvm boots a boot sector in ") and "(TCG: 1." in reason
+    assert fd.kvm_probe(str(tmp_path / "missing")) == (False, f"{tmp_path / 'missing'} is not installed")
+
+
+def test_kvm_probe_fails_when_the_sector_never_reports(tmp_path):
+    qemu = _fake_qemu(tmp_path, "exit 0\n")  # QEMU quit, the sector's OK never arrived
+    assert fd.kvm_probe(qemu) == (False, "QEMU cannot run a machine under kvm here: exit 0, serial ''")
 
 
 def test_detect_accel_uses_kvm_only_when_it_really_works():
