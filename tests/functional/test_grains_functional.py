@@ -2,7 +2,11 @@
 the checkout's ``_grains``, kdumplib from ``utils_dirs``), on a fake Debian 12 root, next to
 the execution modules that answer the same questions the long way."""
 
+import json
 import pathlib
+import shutil
+import subprocess
+import sys
 
 import pytest
 import salt.loader
@@ -81,3 +85,37 @@ def test_a_refresh_sees_a_pending_reboot_and_a_rebuild(grain_loaders, grains_roo
         put(grains_root, "/etc/default/grub", 'GRUB_CMDLINE_LINUX="ro crashkernel=128M"\n')
         (grains_root / grain_loaders.opts["cachedir"].lstrip("/") / "kdump-formula/rebuild-pending").unlink()
     assert salt.loader.grains(grain_loaders.opts, force_refresh=True)["kdump_ready"] is True
+
+
+# A fresh interpreter (nothing of this checkout on sys.path, as on a minion) loads the grains of
+# a synced minion: <extmods>/grains/kdump.py, and kdumplib in <extmods>/utils only when synced.
+SYNCED_MINION = """
+import json, sys
+import salt.config, salt.loader
+opts = salt.config.minion_config(None)
+opts.update(extension_modules=sys.argv[1], kdump_root=sys.argv[2], file_client="local")
+grains = salt.loader.grains(opts, force_refresh=True)
+print(json.dumps({"kdump_ready": grains.get("kdump_ready", "absent"), "kernel": grains.get("kernel"),
+                  "kdumplib": "kdumplib" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("utils_synced", [False, True])
+def test_a_minion_with_the_grain_but_not_kdumplib_loads_its_other_grains(tmp_path, grains_root, utils_synced):
+    """``saltutil.sync_grains`` alone: Salt skips the kdump grain module (its __virtual__ says
+    to sync _utils too) and every other grain loads; with kdumplib synced the grains are there."""
+    extmods = tmp_path / "extmods"
+    (extmods / "grains").mkdir(parents=True)
+    shutil.copy2(REPO / "_grains" / "kdump.py", extmods / "grains")
+    if utils_synced:
+        shutil.copytree(REPO / "_utils" / "kdumplib", extmods / "utils" / "kdumplib")
+    proc = subprocess.run([sys.executable, "-c", SYNCED_MINION, str(extmods), str(grains_root)],
+                          capture_output=True, text=True, cwd=tmp_path, check=False,
+                          env={"PATH": "/usr/bin:/bin"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded["kernel"] == "Linux"  # the core grains
+    if utils_synced:
+        assert loaded == {"kdump_ready": True, "kernel": "Linux", "kdumplib": True}
+    else:
+        assert loaded == {"kdump_ready": "absent", "kernel": "Linux", "kdumplib": False}

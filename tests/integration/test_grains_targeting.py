@@ -3,7 +3,9 @@ synced from file_roots, and minions targeted by them (``salt -G 'kdump_ready:Fal
 
 One minion is a fresh Debian 12 host (no crashkernel=, nothing reserved: the fake root of
 test_master_minion.py), the other the same host with kdump working (128M reserved, the crash
-kernel loaded, kdump-tools configured). ``kdump_root`` points each at its root.
+kernel loaded, kdump-tools configured). ``kdump_root`` points each at its root. What a
+minion does with the grain synced but not kdumplib (``saltutil.sync_grains`` alone) is
+tests/functional/test_grains_functional.py's: a fresh interpreter with nothing else on its path.
 """
 
 import pathlib
@@ -69,18 +71,6 @@ def kdump_grains(salt_cli):
                        "kdump_reboot_pending", "kdump_target_type", minion_tgt="kdg-*")
     assert ret.returncode == 0, ret
     return ret.data
-
-
-def test_sync_grains_alone_leaves_them_out_until_kdumplib_is_there(salt_cli):
-    """The grain module needs kdumplib (_utils): without it Salt skips the module, the
-    minion's other grains load as before (docs/grains.md says to sync _utils too)."""
-    ret = salt_cli.run("saltutil.sync_grains", minion_tgt="kdg-*")
-    assert ret.returncode == 0, ret
-    assert all(synced == ["grains.kdump"] for synced in ret.data.values()), ret.data
-    data = kdump_grains(salt_cli)
-    assert set(data) == {FRESH, READY} and all(
-        value == "" for items in data.values() for value in items.values()), data  # "": no such grain
-    assert targeted(salt_cli, "os_family:Debian") == {FRESH, READY}
 
 
 def test_grains_target_minions_by_readiness(salt_cli):
