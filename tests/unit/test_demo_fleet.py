@@ -168,11 +168,12 @@ def test_detect_accel_uses_kvm_only_when_it_really_works():
 # --------------------------------------------------------------------------- time, host, config
 
 def test_expected_time_is_the_measured_tcg_range_for_three_and_grows_with_guests_and_builds():
-    assert fd.expected_minutes(3, "tcg") == (25, 45)
-    assert fd.expected_minutes(3, "tcg", missing_images=2) == (29, 55)
-    assert fd.expected_minutes(6, "tcg")[0] > 25
+    low, high = fd.expected_minutes(3, "tcg")
+    assert (low, high) == (11, 21) and low <= 12 <= high  # measured: 12 min 5 s
+    assert fd.expected_minutes(3, "tcg", missing_images=2) == (15, 31)
+    assert fd.expected_minutes(6, "tcg")[0] > low
     kvm = fd.expected_minutes(3, "kvm")
-    assert kvm[1] < 25 and kvm[0] < kvm[1]
+    assert kvm[1] <= low and kvm[0] < kvm[1]
 
 
 MEMINFO = "MemTotal:       24000000 kB\nMemAvailable:    2000000 kB\n"
@@ -265,8 +266,8 @@ def test_plan_prints_every_phase_the_commands_the_time_and_the_pillar(tmp_path):
     lines = fd.plan_lines(fd.Options(), layout, accel, {"trixie": True, "bookworm": False}, paths, [])
     text = "\n".join(lines)
     assert "accelerator: tcg (no working KVM: MSR)" in text
-    assert "expected: about 27-50 min, including 1 image build(s)" in text
-    assert "3 guests on 2 cores take about 25-45 min" in text
+    assert "expected: about 13-26 min, including 1 image build(s)" in text
+    assert "(TCG: 3 guests on 2 cores took 12 min here, images cached)" in text
     for number, (key, _what) in enumerate(fd.PHASES, 1):
         assert f"\n{number}. {key}: " in text
     assert "   trixie: cached" in text and "   bookworm: to build (2-5 min)" in text
@@ -281,7 +282,7 @@ def test_plan_prints_every_phase_the_commands_the_time_and_the_pillar(tmp_path):
     kvm = fd.plan_lines(fd.Options(), layout, fd.Accel("kvm", "kvm", "ok"), {"trixie": True, "bookworm": True},
                         paths, [])
     assert any("qemu-system-x86_64 -name kdump-fleet-kf-trixie-a -accel kvm " in line for line in kvm)
-    assert "expected: about 8-16 min" in kvm
+    assert "expected: about 5-10 min" in kvm
     problems = fd.plan_lines(fd.Options(), layout, accel, {"trixie": True, "bookworm": True}, paths, ["root: x"])
     assert "the run would stop at preflight:" in problems and "  root: x" in problems
 
@@ -419,3 +420,14 @@ def test_a_failed_run_cleans_up_and_keep_leaves_the_work_dir(tmp_path):
     assert "run with --keep" not in output
     assert not any(_alive(pid) for pid in pids), output
     assert workdir.is_dir()
+
+
+def test_salt_runs_own_exit_warnings_are_not_shown_and_nothing_else_is_dropped():
+    """Seen in the real run: salt-run 3008.4 warns at exit about the Runner it never closed."""
+    noise = ["unclosed Runner <salt.runner.Runner object at 0x7fcac7528c50>; call ``destroy()`` or use "
+             "as a context manager\n",
+             "unclosed MasterMinion <salt.minion.MasterMinion object at 0x7f9f822ba390>; call ``destroy()`` "
+             "or use as a context manager\n"]
+    kept = ["3 passed, 0 failed, 0 excluded in 5 min 11 s\n", "canary: kf-bookworm dump 108.2 MiB ok\n",
+            "unclosed file in kdump runner\n"]
+    assert [line for line in noise + kept if not fd.SALT_RUN_EXIT_NOISE.match(line)] == kept
