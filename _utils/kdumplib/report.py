@@ -258,7 +258,7 @@ def progress_line(event):
     where = f"{stage}: " if stage else ""
     if kind == "preflight":
         groups = [(key, event.get(key)) for key in ("ready", "not_ready", "pending", "not_pending",
-                                                    "unknown", "refused") if key in event]
+                                                    "unknown", "refused", "skipped") if key in event]
         parts = []
         for key, members in groups:
             members = members if isinstance(members, list) else []

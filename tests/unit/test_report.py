@@ -93,6 +93,8 @@ def test_minion_lines():
     ({"kind": "preflight", "ready": ["web1", "web2"], "not_ready": ["web5"]},
      "preflight: 2 ready, 1 not ready (web5)"),
     ({"kind": "preflight", "ready": ["web1"], "not_ready": []}, "preflight: 1 ready, 0 not ready"),
+    ({"kind": "preflight", "ready": ["web1"], "not_ready": [], "skipped": ["nas1"]},
+     "preflight: 1 ready, 0 not ready, 1 skipped (nas1)"),
     ({"kind": "preflight", "pending": ["db1", "db2"], "not_pending": ["db3"], "unknown": []},
      "preflight: 2 pending, 1 not pending (db3), 0 unknown"),
     ({"kind": "reboot", "stage": "wave 1", "minion": "db1", "jid": "1"}, "wave 1: db1 rebooting (job 1)"),
