@@ -354,7 +354,7 @@ def _run_stages(stages, records, max_failures, run_stage, act, run_started):
                                        reason=f"not {act}: the run stopped after "
                                        + crashplan.stage_label(stopped_after))
             continue
-        _fire("stage", stage=stage["name"], minions=stage["minions"])
+        _fire("stage", stage=stage["name"], minions=stage["minions"], act=act)
         stage["started"] = _since(run_started)
         run_stage(stage)
         stage["ended"] = _since(run_started)

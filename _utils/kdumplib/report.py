@@ -266,7 +266,8 @@ def progress_line(event):
             parts.append(f"{len(members)} {_label(key)}{named}")
         return "preflight: " + ", ".join(parts)
     if kind == "stage":
-        return f"{where}crashing {', '.join(map(str, event.get('minions') or [])) or 'nobody'}"
+        verb = "rebooting" if event.get("act") == "rebooted" else "crashing"
+        return f"{where}{verb} {', '.join(map(str, event.get('minions') or [])) or 'nobody'}"
     if kind in ("crash", "reboot"):
         verb = "crashed" if kind == "crash" else "rebooting"
         return f"{where}{minion} {verb}" + (f" (job {event['jid']})" if event.get("jid") else "")
