@@ -354,7 +354,7 @@ def _run_stages(stages, records, max_failures, run_stage, act, run_started):
                                        reason=f"not {act}: the run stopped after "
                                        + crashplan.stage_label(stopped_after))
             continue
-        _fire("stage", stage=stage["name"], minions=stage["minions"])
+        _fire("stage", stage=stage["name"], minions=stage["minions"], act=act)
         stage["started"] = _since(run_started)
         run_stage(stage)
         stage["ended"] = _since(run_started)
@@ -452,6 +452,9 @@ def crashtest(
     records = {}
     refusal = _refused_by_guard(statuses, records, "crashed", CRASH_KEYS)
     ready, not_ready = crashplan.preflight({m: s for m, s in statuses.items() if m not in records})
+    for minion, reason in crashplan.unverifiable(statuses, ready).items():
+        ready.remove(minion)
+        records[minion] = _record(CRASH_KEYS, minion, crashplan.SKIPPED, reason=reason)
     if refusal:
         for minion in ready:
             records[minion] = _record(CRASH_KEYS, minion, crashplan.SKIPPED,
@@ -475,7 +478,8 @@ def crashtest(
             not_ready[minion] = [f"vmcore.list failed: {listed or 'no answer'}"]
     for minion, problems in sorted(not_ready.items()):
         records[minion] = _record(CRASH_KEYS, minion, crashplan.NOT_READY, problems=problems)
-    _fire("preflight", ready=ready, not_ready=sorted(not_ready))
+    _fire("preflight", ready=ready, not_ready=sorted(not_ready),
+          skipped=sorted(m for m, r in records.items() if r["status"] == crashplan.SKIPPED))
     if not ready:
         why = f"no minion answered {tgt!r}" if not statuses else "no targeted minion is ready"
         text = f"{why}; {crashplan.comment(records.values())}"

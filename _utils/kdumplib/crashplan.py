@@ -130,6 +130,36 @@ def preflight(statuses):
     return ready, not_ready
 
 
+def unverifiable(statuses, ready):
+    """The ready minions whose new dump the crash test could not find, with the reason.
+
+    The runner proves a crash by a new complete dump in ``vmcore.list`` on the minion itself;
+    a minion whose dumps land elsewhere (an ssh or nfs target) or on a raw device has no dump
+    directory there (``kdump.status`` ``dump_dir`` None). Crashing it would prove nothing and
+    end in a failure that is the runner's blind spot, not the minion's: it is skipped instead.
+
+    Returns ``{id: reason}`` for the minions of ``ready`` concerned.
+    """
+    found = {}
+    for minion in ready:
+        status = statuses[minion]
+        if "dump_dir" not in status or status["dump_dir"]:  # (a status from before dump_dir: as before)
+            continue
+        target = status.get("target") if isinstance(status.get("target"), dict) else {}
+        kind = target.get("type")
+        if kind in ("ssh", "nfs"):
+            where = f"on {target.get('host')}:{target.get('path')} over {kind}"
+            check = " (kdump_ssh.check tests the key and the dump host)" if kind == "ssh" else ""
+        elif kind == "raw":
+            where = f"on the raw device {target.get('device')}"
+            check = ""
+        else:
+            where, check = "in no directory kdump.status could name", ""
+        found[minion] = (f"not crashed: its dumps land {where}, and the crash test verifies a new "
+                         f"dump on the minion itself{check}")
+    return found
+
+
 # --------------------------------------------------------------------------- plan
 
 

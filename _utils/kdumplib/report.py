@@ -258,7 +258,7 @@ def progress_line(event):
     where = f"{stage}: " if stage else ""
     if kind == "preflight":
         groups = [(key, event.get(key)) for key in ("ready", "not_ready", "pending", "not_pending",
-                                                    "unknown", "refused") if key in event]
+                                                    "unknown", "refused", "skipped") if key in event]
         parts = []
         for key, members in groups:
             members = members if isinstance(members, list) else []
@@ -266,7 +266,8 @@ def progress_line(event):
             parts.append(f"{len(members)} {_label(key)}{named}")
         return "preflight: " + ", ".join(parts)
     if kind == "stage":
-        return f"{where}crashing {', '.join(map(str, event.get('minions') or [])) or 'nobody'}"
+        verb = "rebooting" if event.get("act") == "rebooted" else "crashing"
+        return f"{where}{verb} {', '.join(map(str, event.get('minions') or [])) or 'nobody'}"
     if kind in ("crash", "reboot"):
         verb = "crashed" if kind == "crash" else "rebooting"
         return f"{where}{minion} {verb}" + (f" (job {event['jid']})" if event.get("jid") else "")

@@ -83,6 +83,21 @@ def test_preflight_splits_ready_from_the_rest_with_their_problems():
     assert set(not_ready) == {"db1", "old", "nobootid"}
 
 
+def test_unverifiable_names_the_minions_whose_dumps_the_runner_cannot_see():
+    local = {**status(), "dump_dir": "/var/crash", "target": {"type": "local", "path": "/var/crash"}}
+    nfs = {**status(), "dump_dir": None, "target": {"type": "nfs", "host": "nas:/export", "path": "/crash"}}
+    unmounted = {**status(), "dump_dir": None, "target": {"type": "device", "device": "/dev/vg/lv"}}
+    before = status()  # a kdump.status from before dump_dir existed: verified as it always was
+    found = crashplan.unverifiable({"l": local, "n": nfs, "u": unmounted, "old": before}, ["l", "n", "u", "old"])
+    assert found == {
+        "n": "not crashed: its dumps land on nas:/export:/crash over nfs, and the crash test "
+             "verifies a new dump on the minion itself",
+        "u": "not crashed: its dumps land in no directory kdump.status could name, and the crash "
+             "test verifies a new dump on the minion itself",
+    }
+    assert crashplan.unverifiable({"n": nfs}, []) == {}  # only the ready minions are looked at
+
+
 # --------------------------------------------------------------------------- plan
 
 

@@ -40,11 +40,13 @@ class Minion:
 
     def __init__(self, clock, mid, ready=True, after_crash="dump", down_for=120, list_broken=False,
                  pending=False, after_reboot="ready", settle=0, deaf=0, boot_id=None,
-                 answers=True):
+                 answers=True, target=None):
         self.clock, self.id, self.ready, self.list_broken = clock, mid, ready, list_broken
         self.after_crash, self.down_for = after_crash, down_for
         self.pending, self.after_reboot, self.settle, self.deaf = pending, after_reboot, settle, deaf
         self.answers = answers
+        # kdump.status's target and dump_dir: a local directory unless ``target`` says otherwise
+        self.target = target or {"type": "local", "path": DUMP_DIR}
         self.fixed_boot_id = boot_id
         self.boots = 1
         self.booted_at = clock.now - 3600
@@ -107,7 +109,8 @@ class Minion:
             problems.append("the crash kernel is not loaded: start the kdump service or run kdump.rebuild")
         return {"ready": not problems, "problems": problems, "reboot_pending": self.pending,
                 "loaded": loaded, "reserved_bytes": 134217728, "free_bytes": 8 << 30,
-                "estimate_bytes": 50 << 20, "os_family": "Debian",
+                "estimate_bytes": 50 << 20, "os_family": "Debian", "target": dict(self.target),
+                "dump_dir": self.target["path"] if self.target["type"] == "local" else None,
                 "boot_id": self.fixed_boot_id or f"{self.id}-boot-{self.boots}"}
 
     def go_down(self, why, log):
@@ -462,6 +465,24 @@ def test_a_minion_whose_dumps_cannot_be_listed_is_not_crashed(fleet):
     ret = runner.crashtest("*")
     assert ret["result"] is False and ret["comment"].startswith("no targeted minion is ready")
     assert client.crashed() == []
+
+
+def test_a_minion_whose_dumps_land_elsewhere_is_skipped_not_crashed(fleet, events):
+    """An ssh (or nfs, raw) target: vmcore.list on the minion could never show its new dump."""
+    ssh = {"type": "ssh", "host": "dumps.example.com", "user": "kdump", "path": "/srv/crash"}
+    client = fleet({"mid": "a", "target": ssh}, {"mid": "b"},
+                   {"mid": "c", "target": {"type": "raw", "device": "/dev/vdc", "path": "/var/crash"}})
+    ret = runner.crashtest("*", canary=1, wave_size=1)
+    assert client.crashed() == ["b"]
+    assert ret["result"] is True and ret["comment"] == "1 passed, 2 skipped"
+    assert by_id(ret)["a"]["status"] == "skipped" and by_id(ret)["a"]["stage"] is None
+    assert by_id(ret)["a"]["reason"] == (
+        "not crashed: its dumps land on dumps.example.com:/srv/crash over ssh, and the crash test "
+        "verifies a new dump on the minion itself (kdump_ssh.check tests the key and the dump host)")
+    assert by_id(ret)["c"]["reason"].startswith("not crashed: its dumps land on the raw device /dev/vdc")
+    assert [tgt for fun, tgt in client.calls if fun == "vmcore.list" and "a" in tgt] == []
+    preflight = [event for event in events.fired if event["kind"] == "preflight"]
+    assert preflight and preflight[0]["skipped"] == ["a", "c"] and preflight[0]["ready"] == ["b"]
 
 
 def test_a_refused_crash_fails_at_once(fleet, clock):
