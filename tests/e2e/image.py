@@ -14,7 +14,9 @@ Variants:
   makedumpfile installed by debootstrap (fast, in the chroot), so the fleet does not pay the
   package install under TCG again; an empty machine-id (each guest makes its own at its first
   boot) and a unit that runs a salt-minion with the config found on the 9p share, on a
-  network that only reaches the host master (see ``tests/e2e/fleet.py``).
+  network that only reaches the host master (see ``tests/e2e/fleet.py``). The step unit is
+  enabled too and runs first: with a ``step.sh`` on the share the boot is one step (as in
+  the step image) and the minion never starts; without one it steps aside.
 
 What every image contains: a minbase rootfs of its suite (kernel, GRUB on a serial console,
 LVM, Python), Salt in a venv at ``/opt/salt`` installed offline from a host-side wheelhouse
@@ -576,7 +578,10 @@ def _build(key, log, suite=SUITE, variant="step"):
             mounts.push(["umount", "-l", mnt / fs])
         _by_uuid_link(root_uuid, part, mounts)
         _install_guest_files(mnt, root_uuid, variant)
-        _chroot(mnt, ["systemctl", "enable", FLEET_UNIT if variant == "fleet" else STEP_UNIT], "image-chroot")
+        # A fleet image runs its salt-minion, or one step when the share holds step.sh (the
+        # bench's boots: bench/crashkernel_bisect.py); the step unit goes first (guest_files/).
+        _chroot(mnt, ["systemctl", "enable", *([STEP_UNIT, FLEET_UNIT] if variant == "fleet" else [STEP_UNIT])],
+                "image-chroot")
         _chroot(mnt, ["systemctl", "mask", *UNUSED_UNITS], "image-chroot")
         _chroot(mnt, ["passwd", "-d", "root"], "image-chroot")
         _chroot(mnt, ["grub-install", "--target=i386-pc", loop], "image-grub")
