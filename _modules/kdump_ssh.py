@@ -288,9 +288,16 @@ def server_plan():
     and the fleet's ``kdump_ssh_pubkey`` mine entries. Never raises: the SLS renders and
     ``kdump.validated`` names a bad key.
 
+    Keys this formula authorized earlier (comment ``kdump@<minion>``) that are no longer a
+    fleet minion's current key are ``stale``: the minion left the fleet (its key deleted on
+    the master, so its mine data is gone, or it no longer matches ``tgt``) or its key is not
+    the one it publishes now. ssh_server.sls removes them; other lines of the file are never
+    touched.
+
     :return: ``{"error": str|None, "user", "config", "path", "options": [str],
-        "keys": [{"minion", "enc", "key"}], "invalid": [{"minion", "reason"}],
-        "missing": [minion ids that published no key yet]}``
+        "keys": [{"minion", "enc", "key", "comment"}], "invalid": [{"minion", "reason"}],
+        "missing": [minion ids that published no key yet],
+        "stale": [{"minion", "enc", "key", "comment"}]}``
 
     CLI Example:
 
@@ -299,7 +306,7 @@ def server_plan():
         salt dumphost kdump_ssh.server_plan
     """
     plan = {"error": None, "user": None, "config": None, "path": None, "options": [],
-            "keys": [], "invalid": [], "missing": []}
+            "keys": [], "invalid": [], "missing": [], "stale": []}
     try:
         auth = _ssh_pillar()["authorize"]
     except SaltInvocationError as exc:
@@ -321,7 +328,11 @@ def server_plan():
         except ValueError as exc:
             plan["invalid"].append({"minion": minion, "reason": str(exc)})
             continue
-        plan["keys"].append({"minion": minion, "enc": parsed["enc"], "key": parsed["key"]})
+        plan["keys"].append({"minion": minion, "enc": parsed["enc"], "key": parsed["key"],
+                             "comment": sshdump.authorized_comment(minion)})
+    authorized = __salt__["ssh.auth_keys"](user=auth["user"], config=auth["config"]) or {}
+    plan["stale"] = sshdump.stale_keys(authorized, plan["keys"], keep=plan["missing"] + [
+        bad["minion"] for bad in plan["invalid"]])
     return plan
 
 

@@ -159,3 +159,35 @@ def authorized_options(from_patterns=()):
     if from_patterns:
         options.extend(f'from="{",".join(from_patterns)}"'.split(","))
     return options
+
+
+#: The comment ssh_server.sls gives each key it authorizes: ``kdump@<minion id>``.
+AUTHORIZED_COMMENT = "kdump@"
+
+
+def authorized_comment(minion):
+    return AUTHORIZED_COMMENT + minion
+
+
+def stale_keys(authorized, current, keep=()):
+    """The authorized keys this formula added that no fleet minion publishes any more.
+
+    ``authorized``: Salt's ``ssh.auth_keys`` of the dump user (``{key: {"enc", "comment",
+    ...}}``); ``current``: the plan's ``[{"minion", "enc", "key"}]``. A key whose comment is
+    ``kdump@<minion>`` is stale when that minion has another key now, or is not in the fleet
+    any more; minions in ``keep`` (they published nothing usable this time: down, or a bad
+    key) keep theirs until they publish again. Keys with any other comment are not ours.
+
+    :return: ``[{"minion", "enc", "key", "comment"}]`` sorted by minion, then key.
+    """
+    now = {entry["minion"]: entry["key"] for entry in current}
+    stale = []
+    for key, info in authorized.items():
+        comment = (info or {}).get("comment") or ""
+        if not comment.startswith(AUTHORIZED_COMMENT):
+            continue
+        minion = comment[len(AUTHORIZED_COMMENT):]
+        if minion in keep or now.get(minion) == key:
+            continue
+        stale.append({"minion": minion, "enc": (info or {}).get("enc"), "key": key, "comment": comment})
+    return sorted(stale, key=lambda entry: (entry["minion"], entry["key"]))

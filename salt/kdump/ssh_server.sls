@@ -3,9 +3,11 @@
     minions kdump:ssh:authorize:tgt matches) is authorized for the dump user with Salt's
     ssh_auth, restricted: `restrict` (no pty, no forwarding, no ~/.ssh/rc) and from= when
     kdump:ssh:authorize:from is given. No forced command: kdump runs mkdir -p, dd of=, scp and
-    mv with arguments it builds at dump time (docs/modules/kdump_ssh.md). Keys of minions that
-    left the fleet are not removed. The dump host also publishes its host keys for the fleet to
-    pin (mine_functions kdump_ssh_hostkeys, pillar.example). #}
+    mv with arguments it builds at dump time (docs/modules/kdump_ssh.md). A key this SLS
+    authorized earlier (comment kdump@<minion>) whose minion left the fleet or publishes another
+    key now is removed (ssh_auth.absent); other lines of the file are not touched. The dump host
+    also publishes its host keys for the fleet to pin (mine_functions kdump_ssh_hostkeys,
+    pillar.example). #}
 {%- set plan = salt['kdump_ssh.server_plan']() %}
 
 include:
@@ -36,10 +38,22 @@ kdump-ssh-authorized-{{ entry.minion }}:
   ssh_auth.present:
     - name: {{ entry.key | json }}
     - enc: {{ entry.enc | json }}
-    - comment: {{ ('kdump@' ~ entry.minion) | json }}
+    - comment: {{ entry.comment | json }}
     - user: {{ plan.user | json }}
     - config: {{ plan.config | json }}
     - options: {{ plan.options | json }}
+    - require:
+      - kdump: kdump-validated
+{%-   endfor %}
+{%-   for entry in plan.stale %}
+
+kdump-ssh-stale-{{ entry.minion }}-{{ loop.index }}:
+  ssh_auth.absent:
+    - name: {{ entry.key | json }}
+    - enc: {{ entry.enc | json }}
+    - comment: {{ entry.comment | json }}
+    - user: {{ plan.user | json }}
+    - config: {{ plan.config | json }}
     - require:
       - kdump: kdump-validated
 {%-   endfor %}

@@ -249,6 +249,33 @@ def test_second_apply_changes_nothing(cluster, first_apply):
         assert {sid: s["changes"] for sid, s in states.items() if s["changes"]} == {}
 
 
+def test_a_minion_that_left_the_fleet_loses_its_key_and_nothing_else_is_touched(cluster, first_apply,
+                                                                               dump_user, tmp_path):
+    """A key ssh_server.sls authorized for a minion that is gone (no mine data: its key was
+    deleted on the master) is removed; the fleet's key and a key that is not the formula's stay."""
+    authorized = dump_user["home"] / ".ssh/authorized_keys"
+    saved = authorized.read_text()
+    lines = {}
+    for name in ("gone", "admin"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / name)], check=True)
+        lines[name] = (tmp_path / f"{name}.pub").read_text().split()[1]
+    authorized.write_text(saved + f"restrict ssh-ed25519 {lines['gone']} kdump@kdump-retired\n"
+                          f"ssh-ed25519 {lines['admin']} admin@laptop\n")
+    try:
+        states = _apply(cluster, DUMPHOST, "kdump.ssh_server")
+        removed = {sid: s["changes"] for sid, s in states.items() if sid.startswith("kdump-ssh-stale-")}
+        assert list(removed) == ["kdump-ssh-stale-kdump-retired-1"] and removed[
+            "kdump-ssh-stale-kdump-retired-1"], removed
+        after = authorized.read_text()
+        assert lines["gone"] not in after and lines["admin"] in after
+        assert [line for line in after.splitlines() if "kdump@" + CLIENT in line] == [
+            line for line in saved.splitlines() if "kdump@" + CLIENT in line]
+        states = _apply(cluster, DUMPHOST, "kdump.ssh_server")
+        assert {sid: s["changes"] for sid, s in states.items() if s["changes"]} == {}
+    finally:
+        authorized.write_text(saved)
+
+
 def test_status_is_not_ready_without_the_key(cluster, first_apply, client_root):
     settings = cluster.run("pillar.get", "kdump:settings", "unmask=True", minion_tgt=CLIENT).data
     assert cluster.run("kdump.configure", settings=settings, minion_tgt=CLIENT).returncode == 0

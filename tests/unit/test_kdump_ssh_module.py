@@ -44,14 +44,23 @@ def mine():
 
 
 @pytest.fixture
-def configure_loader_modules(pillar, grains, opts, mine):
+def authorized():
+    """The dump user's authorized keys as Salt's ssh.auth_keys gives them, by (user, config)."""
+    return {}
+
+
+@pytest.fixture
+def configure_loader_modules(pillar, grains, opts, mine, authorized):
     def pillar_get(key, default=None, **_kwargs):
         return pillar.get(key, default)
 
     def mine_get(tgt, fun, tgt_type="glob"):
         return {minion: data[fun] for minion, data in mine.items() if fun in data}
 
-    salt = {"cmd.run_all": run_all, "pillar.get": pillar_get, "mine.get": mine_get}
+    def auth_keys(user=None, config=".ssh/authorized_keys"):
+        return authorized.get((user, config), {})
+
+    salt = {"cmd.run_all": run_all, "pillar.get": pillar_get, "mine.get": mine_get, "ssh.auth_keys": auth_keys}
     salt_for_state = {"kdump_ssh.key": lambda **kw: kdump_ssh.key(**kw)}
     return {kdump_ssh: {"__salt__": salt, "__grains__": grains, "__opts__": opts},
             state: {"__salt__": salt_for_state, "__opts__": opts}}
@@ -158,8 +167,33 @@ def test_server_plan_authorizes_good_keys_and_names_bad_ones(pillar, mine, tmp_p
     plan = kdump_ssh.server_plan()
     assert plan["error"] is None and plan["user"] == "kdump"
     assert plan["options"] == ["restrict", 'from="10.0.0.0/8"']
-    assert plan["keys"] == [{"minion": "web1", "enc": "ssh-ed25519", "key": line.split()[1]}]
+    assert plan["keys"] == [{"minion": "web1", "enc": "ssh-ed25519", "key": line.split()[1], "comment": "kdump@web1"}]
     assert [bad["minion"] for bad in plan["invalid"]] == ["web2"] and plan["missing"] == ["web3"]
+    assert plan["stale"] == []
+
+
+def test_server_plan_removes_only_its_own_keys_of_minions_gone_or_rekeyed(pillar, mine, authorized, tmp_path):
+    lines = {}
+    for name in ("now", "old", "gone"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / name)], check=True)
+        lines[name] = (tmp_path / f"{name}.pub").read_text().split()[1]
+    pillar["kdump:ssh"] = {"authorize": {"user": "kdump"}}
+    mine.update({"web1": {"kdump_ssh_pubkey": f"ssh-ed25519 {lines['now']}"},
+                 "web2": {"kdump_ssh_pubkey": None},        # down: keeps its key
+                 "web4": {"kdump_ssh_pubkey": "garbage"}})  # a bad key this time: keeps its old one
+    authorized[("kdump", ".ssh/authorized_keys")] = {
+        lines["now"]: {"enc": "ssh-ed25519", "comment": "kdump@web1"},
+        lines["old"]: {"enc": "ssh-ed25519", "comment": "kdump@web1"},       # web1's key before
+        lines["gone"]: {"enc": "ssh-ed25519", "comment": "kdump@web3"},      # web3 left the fleet
+        "AAAAkept2": {"enc": "ssh-ed25519", "comment": "kdump@web2"},
+        "AAAAkept4": {"enc": "ssh-rsa", "comment": "kdump@web4"},
+        "AAAAadmin": {"enc": "ssh-ed25519", "comment": "admin@laptop"},      # not ours
+    }
+    plan = kdump_ssh.server_plan()
+    assert plan["stale"] == sorted([
+        {"minion": "web1", "enc": "ssh-ed25519", "key": lines["old"], "comment": "kdump@web1"},
+        {"minion": "web3", "enc": "ssh-ed25519", "key": lines["gone"], "comment": "kdump@web3"},
+    ], key=lambda entry: (entry["minion"], entry["key"]))
 
 
 def test_state_predicts_then_makes_then_keeps(opts, tmp_path):

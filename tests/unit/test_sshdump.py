@@ -103,3 +103,19 @@ def test_schema_fills_ssh_defaults_and_reports_every_ssh_error_at_once():
 def test_schema_wants_one_source_for_the_dump_host_key():
     _, report = schema.check_pillar({"ssh": {"host_minion": "dumphost", "host_key": _line("ssh-ed25519")}})
     assert report.errors == ["kdump:ssh:host_key: give host_key or host_minion, not both (one source of truth)"]
+
+
+def test_stale_keys_are_only_the_formulas_own_no_minion_publishes():
+    authorized = {"K1": {"enc": "ssh-ed25519", "comment": "kdump@web1"},
+                  "K0": {"enc": "ssh-ed25519", "comment": "kdump@web1"},
+                  "K3": {"enc": "ssh-rsa", "comment": "kdump@web3"},
+                  "K9": {"enc": "ssh-ed25519", "comment": "kdump@web9"},
+                  "KA": {"enc": "ssh-ed25519", "comment": "root@admin"},
+                  "KN": {"enc": "ssh-ed25519", "comment": ""}}
+    current = [{"minion": "web1", "enc": "ssh-ed25519", "key": "K1"}]
+    assert sshdump.stale_keys(authorized, current, keep=["web9"]) == [
+        {"minion": "web1", "enc": "ssh-ed25519", "key": "K0", "comment": "kdump@web1"},
+        {"minion": "web3", "enc": "ssh-rsa", "key": "K3", "comment": "kdump@web3"},
+    ]
+    assert sshdump.stale_keys({}, current) == []
+    assert sshdump.authorized_comment("web1") == "kdump@web1"
