@@ -263,9 +263,10 @@ def measure(release=None):
     when there is one, else measured by unpacking the initrd's cpio listing in memory.
 
     :param str release: kernel release to size; default the newest with a capture initrd.
-    :return: ``{release, kernel, initrd, min_bytes, parts: {kernel, initrd, unpacked,
-        modules, cpus, ram, base}, kernel_method, unpacked_method, value, reserved_bytes,
-        band: [low, high]}`` (``value``: the recommendation).
+    :return: ``{release, kernel, initrd, min_bytes, model_bytes, parts: {kernel, initrd,
+        unpacked, modules, cpus, ram, base}, kernel_method, unpacked_method, value,
+        reserved_bytes, band: [low, high]}`` (``model_bytes``: the sum of the parts;
+        ``min_bytes``: that over ``MODEL_BIAS``; ``value``: the recommendation).
 
     CLI Example:
 
@@ -310,6 +311,7 @@ def measure(release=None):
         "kernel": kernel_path,
         "initrd": initrd_path,
         "min_bytes": found["min_bytes"],
+        "model_bytes": found["model_bytes"],
         "parts": found["parts"],
         "kernel_method": kernel_method,
         "unpacked_method": unpacked_method,

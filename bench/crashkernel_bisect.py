@@ -145,10 +145,12 @@ def ratios(smallest, measured=None, default=None):
     record = {"smallest_bytes": smallest}
     if measured:
         record["measured"] = {key: measured.get(key) for key in
-                              ("release", "min_bytes", "parts", "value", "reserved_bytes", "band",
-                               "kernel_method", "unpacked_method")}
+                              ("release", "min_bytes", "model_bytes", "parts", "value", "reserved_bytes",
+                               "band", "kernel_method", "unpacked_method")}
         record["ratio_recommended"] = round(measured["reserved_bytes"] / smallest, 3)
         record["ratio_estimated_min"] = round(measured["min_bytes"] / smallest, 3)
+        if measured.get("model_bytes"):  # the sum of the parts, before MODEL_BIAS
+            record["ratio_model"] = round(measured["model_bytes"] / smallest, 3)
         record["recommended_in_band"] = 1.2 <= record["ratio_recommended"] <= 1.6
     if default:
         record["default"] = default
@@ -196,6 +198,11 @@ class GuestTries:
             "cat /proc/cmdline > \"$E2E_OUT/cmdline\"\n",
             "setup", timeout=1500,
         ).require()
+        rc, _, applied = fx.read_call(setup, "apply")
+        states = (applied or {}).get("local") if isinstance(applied, dict) else None
+        failed = [key for key, state in (states or {}).items() if not state.get("result")]
+        if rc != 0 or not isinstance(states, dict) or failed:
+            raise BisectError(f"setup: state.apply kdump exited {rc}; failed states: {failed or states}")
         boot = self.workdir / "boot"
         boot.mkdir(exist_ok=True)
         for name in ("vmlinuz", "initrd.img"):

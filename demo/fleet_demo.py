@@ -144,7 +144,8 @@ def fleet_layout(count):
 
 
 def special_minion(layout):
-    """The minion with its own pillar (dump level, fixed volume size): the first Debian 12."""
+    """The minion with its own pillar (dump level, fixed volume size, measured crashkernel):
+    the first Debian 12."""
     return next((mid for mid, suite in layout if suite == "bookworm"), None)
 
 
@@ -389,7 +390,8 @@ def plan_lines(options, layout, accel, cached, paths, problems):
     lines.append("guests:")
     special = special_minion(layout)
     for mid, suite in layout:
-        extra = f"  own pillar: dump_level {fl.SPECIAL_DUMP_LEVEL}, volume {fl.SPECIAL_SIZE}" if mid == special else ""
+        extra = (f"  own pillar: dump_level {fl.SPECIAL_DUMP_LEVEL}, volume {fl.SPECIAL_SIZE}, "
+                 f"crashkernel {fl.SPECIAL_CRASHKERNEL}") if mid == special else ""
         lines.append(f"  {mid:<16} Debian {suite}{extra}")
     for number, (key, what) in enumerate(PHASES, 1):
         lines.append(f"{number}. {key}: {what}")

@@ -47,6 +47,9 @@ MAX_BOOTS = 12
 # own pillar by targeting: another dump level and a fixed dump volume size.
 SPECIAL_DUMP_LEVEL = 17
 SPECIAL_SIZE = "768M"
+#: The special minion's reservation: the formula's own measurement (crashkernel.measure) of
+#: the capture kernel and initrd on it, so the crash test proves that value captures.
+SPECIAL_CRASHKERNEL = "measured"
 FLEET_CRASHKERNEL = "192M"
 
 
@@ -246,8 +249,8 @@ def stage_pillar_roots(dest, top, sls):
 
 def fleet_pillars(special):
     """The fleet's pillar: ``(top, {sls name: data})``. Every minion gets the e2e pillar with
-    ``crashkernel: 192M``; ``special`` (a minion id, or None) also its own dump level and a
-    fixed volume size, by targeting.
+    ``crashkernel: 192M``; ``special`` (a minion id, or None) also its own dump level, a
+    fixed volume size and ``crashkernel: measured``, by targeting.
 
     An explicit reservation, not "auto": the fleet images boot first without kdump-tools'
     grub drop-in applied (image.py), and on bookworm "auto" equals that drop-in, so the
@@ -258,7 +261,8 @@ def fleet_pillars(special):
     sls = {"kdump_fleet": common}
     top = {"base": {"*": ["kdump_fleet"]}}
     if special:
-        sls["kdump_fleet_special"] = {"kdump": {"settings": {"collector": {"dump_level": SPECIAL_DUMP_LEVEL}},
+        sls["kdump_fleet_special"] = {"kdump": {"crashkernel": {"value": SPECIAL_CRASHKERNEL},
+                                                "settings": {"collector": {"dump_level": SPECIAL_DUMP_LEVEL}},
                                                 "volume": {"size": SPECIAL_SIZE}}}
         top["base"][special] = ["kdump_fleet_special"]
     return top, sls

@@ -17,6 +17,7 @@ import threading
 import time
 
 import pytest
+from kdumplib import sizes
 from pytestshellutils.exceptions import FactoryTimeout
 
 from tests.e2e import fleet as fl
@@ -256,6 +257,15 @@ def test_highstate_configures_all_three_then_changes_nothing(fleet):
     ret = fleet.salt("crashkernel.get", timeout=120)
     for minion_id in IDS:
         assert ret.data[minion_id]["reboot_pending"] is True, f"{minion_id}: {ret.data[minion_id]}"
+    # crashkernel: measured on the special minion: the formula configured its own measurement
+    # of the capture kernel and initrd there; the crash test later proves that value captures.
+    measured = fleet.salt("crashkernel.measure", minion_tgt=SPECIAL, timeout=300).data[SPECIAL]
+    assert isinstance(measured, dict) and measured.get("value"), measured
+    configured = ret.data[SPECIAL]["configured"]
+    low, high = measured["band"]  # a configured value in the band is kept (docs/modules/crashkernel.md)
+    assert low <= sizes.parse_size(configured) <= high, f"{SPECIAL}: configured {configured}, measured {measured}"
+    fleet.record["measured_crashkernel"] = {"minion": SPECIAL, **{
+        key: measured.get(key) for key in ("release", "min_bytes", "parts", "value", "reserved_bytes", "band")}}
     fleet.record["phases"].update(highstate_first=round(first_s, 1), highstate_second=round(second_s, 1),
                                   states_per_minion={m: len(first.data[m]) for m in IDS})
     fleet.passed.add(step)
@@ -300,6 +310,11 @@ def test_guarded_reboot_brings_every_minion_up_with_the_reservation(fleet):
     for minion_id in IDS:
         status = ret.data[minion_id]
         assert status["ready"] is True and status["loaded"] is True, f"{minion_id}: {status}"
+    measured = fleet.record.get("measured_crashkernel") or {}
+    if measured.get("band"):
+        reserved = ret.data[SPECIAL]["reserved_bytes"]
+        low, high = measured["band"]
+        assert low <= reserved <= high, f"{SPECIAL}: reserved {reserved}, measured {measured}"
     # The formula's grains agree, for targeting (refreshed at the minion's start).
     ret = fleet.master.salt_cli(timeout=120).run("-G", "test.ping", minion_tgt="kdump_ready:True")
     assert sorted(ret.data) == sorted(IDS), ret

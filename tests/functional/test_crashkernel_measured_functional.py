@@ -61,7 +61,8 @@ def test_measure_sums_the_capture_files(loaders, debian_host):
         "kernel": 60 * M, "initrd": size, "unpacked": 20 * M + 4096 + 4096 + 4096,
         "modules": 1011712, "cpus": 5000 * 1024, "ram": (1 << 30) // 16384, "base": 32 * M,
     }
-    assert found["min_bytes"] == sum(found["parts"].values())
+    assert found["model_bytes"] == sum(found["parts"].values())
+    assert found["min_bytes"] == int(found["model_bytes"] / capturesize.MODEL_BIAS)
     assert found["reserved_bytes"] == capturesize.round_up(found["min_bytes"] * 1.4, 8 * M)
 
     # kdump-tools' own record of the unpacked size wins over measuring (MiB, du -sm)
@@ -102,7 +103,7 @@ def test_before_the_first_capture_initrd_the_distribution_default(loaders, debia
     first = loaders.states.crashkernel.configured(name="measured")
     assert first.result is True and first.changes == {"configured": {"old": None, "new": "384M-:128M"}}
     # the service built it: the next run measures; 128M has no margin, so it moves
-    root.joinpath(f"var/lib/kdump/initrd.img-{RELEASE}").write_bytes(initrd(20))
+    root.joinpath(f"var/lib/kdump/initrd.img-{RELEASE}").write_bytes(initrd(40))
     second = loaders.states.crashkernel.configured(name="measured")
     assert second.changes["configured"]["old"] == "384M-:128M"
     assert second.changes["configured"]["new"] == loaders.modules.crashkernel.recommend("measured")["value"]

@@ -65,12 +65,14 @@ def test_plan_shows_both_extreme_paths_without_booting(capsys):
 
 
 def test_ratios_put_the_recommendation_beside_the_smallest():
-    measured = {"release": "6.1.0-50-amd64", "min_bytes": 140 * M, "reserved_bytes": 200 * M, "value": "200M",
+    measured = {"release": "6.1.0-50-amd64", "min_bytes": 140 * M, "model_bytes": 154 * M,
+                "reserved_bytes": 200 * M, "value": "200M",
                 "parts": {}, "band": [168 * M, 224 * M], "kernel_method": "bzImage init_size",
                 "unpacked_method": "measured"}
     record = cb.ratios(128 * M, measured, {"value": "384M-:128M", "reserved_bytes": 128 * M, "source": "kdump-tools"})
     assert record["ratio_recommended"] == 1.562 and record["recommended_in_band"] is True
     assert record["ratio_estimated_min"] == 1.094 and record["ratio_default"] == 1.0
+    assert record["ratio_model"] == 1.203 and record["measured"]["model_bytes"] == 154 * M
     assert cb.ratios(128 * M) == {"smallest_bytes": 128 * M}
 
 

@@ -277,7 +277,8 @@ def test_plan_prints_every_phase_the_commands_the_time_and_the_pillar(tmp_path):
     assert "restrict=on,guestfwd=tcp:10.0.2.100:4505-cmd:socat - TCP:127.0.0.1:<publish_port>," in text
     assert f"report={REPO}/artifacts/demo/20260101-000000/crashtest.html" in text
     assert f"logs: {REPO}/artifacts/demo/20260101-000000/logs (master, serial consoles, minions" in text
-    assert "kf-bookworm      Debian bookworm  own pillar: dump_level 17, volume 768M" in text
+    assert "kf-bookworm      Debian bookworm  own pillar: dump_level 17, volume 768M, crashkernel measured" in text
+    assert "value: measured" in text
     assert "value: 192M" in text and "kdump_fleet_special" in text
     kvm = fd.plan_lines(fd.Options(), layout, fd.Accel("kvm", "kvm", "ok"), {"trixie": True, "bookworm": True},
                         paths, [])
