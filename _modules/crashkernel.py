@@ -18,6 +18,7 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from kdumplib import bootloader
 from kdumplib import capturesize
+from kdumplib import schema
 from kdumplib.bootloader import (  # the boot loaders' files, one list for the module and the grains
     BLS_DIR, DEFAULT_GRUB, DEFAULT_GRUB_D, GRUB2_CFGS, GRUB_LEGACY_CONF, GRUBENV,
 )
@@ -841,7 +842,8 @@ def refuses(value, low=None, scope="all"):
 
         salt '*' crashkernel.refuses 512M,high low=256M scope=default
     """
-    spec = _parse_spec(str(value), low) if value not in (None, "", "auto") else None
+    # auto and measured become a plain size on the minion later: only the scope can be refused.
+    spec = _parse_spec(str(value), low) if value not in (None, "", *schema.CRASHKERNEL_WORDS) else None
     scope = _scope(scope, False)
     found, _ = _detect()
     if found is None:

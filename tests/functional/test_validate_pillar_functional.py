@@ -26,3 +26,20 @@ def test_no_argument_reports_every_error_of_the_own_pillar(own_pillar_loaders, t
         loaders.reset_state()
     keys = [line.split(": ", 1)[0] for line in str(err.value).splitlines()]
     assert keys == ["kdump:colour", "kdump:crashkernel:value", "kdump:settings:collector:dump_level"]
+
+
+@pytest.mark.parametrize("value", ["auto", "measured"])
+def test_the_words_auto_and_measured_pass_the_boot_loader_check(own_pillar_loaders, tmp_path, value):
+    """Both are resolved on the minion later (distribution default, crashkernel.measure): the
+    boot loader can only be asked about the scope here. The fleet tier found ``measured``
+    refused by validate_pillar ("size 'measured' is not a size") before anything ran."""
+    loaders, root = own_pillar_loaders(tmp_path / value, {"crashkernel": {"value": value}}, os_family="Debian")
+    (root / "etc/default").mkdir(parents=True)
+    (root / "etc/default/grub").write_text('GRUB_CMDLINE_LINUX_DEFAULT="quiet"\n')
+    (root / "boot/grub").mkdir(parents=True)
+    (root / "boot/grub/grub.cfg").write_text("linux /vmlinuz root=/dev/vda1 ro quiet\n")
+    try:
+        normalized = loaders.modules.kdump.validate_pillar()
+    finally:
+        loaders.reset_state()
+    assert normalized["crashkernel"]["value"] == value
