@@ -478,8 +478,8 @@ def crashtest(
             not_ready[minion] = [f"vmcore.list failed: {listed or 'no answer'}"]
     for minion, problems in sorted(not_ready.items()):
         records[minion] = _record(CRASH_KEYS, minion, crashplan.NOT_READY, problems=problems)
-    _fire("preflight", ready=ready, not_ready=sorted(not_ready),
-          skipped=sorted(m for m, r in records.items() if r["status"] == crashplan.SKIPPED))
+    skipped = sorted(m for m, r in records.items() if r["status"] == crashplan.SKIPPED)
+    _fire("preflight", ready=ready, not_ready=sorted(not_ready), **({"skipped": skipped} if skipped else {}))
     if not ready:
         why = f"no minion answered {tgt!r}" if not statuses else "no targeted minion is ready"
         text = f"{why}; {crashplan.comment(records.values())}"

@@ -483,6 +483,10 @@ def test_a_minion_whose_dumps_land_elsewhere_is_skipped_not_crashed(fleet, event
     assert [tgt for fun, tgt in client.calls if fun == "vmcore.list" and "a" in tgt] == []
     preflight = [event for event in events.fired if event["kind"] == "preflight"]
     assert preflight and preflight[0]["skipped"] == ["a", "c"] and preflight[0]["ready"] == ["b"]
+    fleet({"mid": "d"})
+    events.fired.clear()
+    runner.crashtest("*")
+    assert "skipped" not in events.fired[0]  # named only when some minion is skipped
 
 
 def test_a_refused_crash_fails_at_once(fleet, clock):
