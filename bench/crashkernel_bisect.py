@@ -9,7 +9,7 @@ records that size, the formula's measured recommendation and the distribution de
 their ratios to it in ``artifacts/bench/crashkernel-bisect.json`` (untracked, see
 bench/README.md).
 
-Not in CI. A try is one guest boot under TCG, 3-4 minutes: QEMU boots the guest's kernel
+Not in CI. A try is one guest boot under TCG, about 2 minutes: QEMU boots the guest's kernel
 directly with the reservation on its command line and the guest crashes once kdump-tools is
 loaded; the capture kernel's console says whether the dump was saved. A guest takes
 1 + ceil(log2((high - low) / step)) tries, then three boots that confirm the smallest size the
@@ -23,8 +23,8 @@ measured recommendation and the distribution default.
 
 import argparse
 import json
-import shutil
 import math
+import shutil
 import sys
 import tempfile
 import time
