@@ -87,7 +87,8 @@ test-fleet: venv apt
 # The main job on an embedded default (demo/fleet_demo.py): a salt-master on 127.0.0.1 and
 # 3 Debian guests under QEMU (2 trixie + 1 bookworm), highstate, guarded reboot, staged crash
 # test, table and HTML report in artifacts/demo/. 12 min measured under TCG on 2 cores (docs/demo.md).
-# Options: make demo DEMO_ARGS="--plan" (boots nothing) / "--guests 2 --keep" / "--accel tcg".
+# Options: make demo DEMO_ARGS="--plan" (boots nothing) / "--guests 2 --keep" / "--accel tcg" /
+# "--stay" (the fleet stays up after the run, for a look around, until Ctrl-C).
 DEMO_ARGS ?=
 demo: venv apt
 	$(PY) -m demo.fleet_demo $(DEMO_ARGS)

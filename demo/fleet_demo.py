@@ -99,6 +99,7 @@ class Options:
     keep: bool = False
     plan: bool = False
     accel: str = "auto"
+    stay: bool = False
 
 
 def _guest_count(text):
@@ -122,11 +123,14 @@ def parse_args(argv=None):
                         "2 Debian 13 + 1 Debian 12; about a third are Debian 12)")
     parser.add_argument("--keep", action="store_true",
                         help="leave the work dir (master config and log, guest disks and serial logs)")
+    parser.add_argument("--stay", action="store_true",
+                        help="after a successful run, keep the master and the guests up (salt commands "
+                        "printed) until Ctrl-C; then clean up as usual")
     parser.add_argument("--plan", action="store_true", help="print what it would do and exit; boots nothing")
     parser.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                         help="auto (default): KVM when /dev/kvm really starts a machine, else TCG")
     args = parser.parse_args(argv)
-    return Options(guests=args.guests, keep=args.keep, plan=args.plan, accel=args.accel)
+    return Options(guests=args.guests, keep=args.keep, stay=args.stay, plan=args.plan, accel=args.accel)
 
 
 def fleet_layout(count):
@@ -746,6 +750,26 @@ def demo_paths(workdir=None, stamp=None):
             "junit": str(reports / "crashtest-junit.xml"), "logs": reports / "logs"}
 
 
+def stay_lines(config_dir):
+    """What to type to look around the fleet that ``--stay`` keeps up."""
+    salt = f"{BIN / 'salt'} -c {config_dir}"
+    return ["the fleet stays up until Ctrl-C (--stay); from another shell:",
+            f"  {salt} '*' kdump.status",
+            f"  {salt} '*' vmcore.list",
+            f"  {BIN / 'salt-run'} -c {config_dir} kdump.audit '*'"]
+
+
+def stay(say, config_dir, sleep=time.sleep):
+    """Wait for Ctrl-C (or SIGTERM/SIGHUP) with the fleet up; the caller then cleans up."""
+    for line in stay_lines(config_dir):
+        say(line)
+    try:
+        while True:
+            sleep(3600)
+    except (KeyboardInterrupt, Interrupted):
+        say("ending the stay")
+
+
 def main(argv=None, out=print):
     options = parse_args(argv)
     layout = fleet_layout(options.guests)
@@ -768,6 +792,8 @@ def main(argv=None, out=print):
     try:
         demo.run()
         demo.say("done: every minion was configured, rebooted into its reservation, crashed and its dump read")
+        if options.stay:
+            stay(demo.say, paths["config_dir"])
         return 0
     except DemoError as exc:
         demo.say(f"FAILED {exc}")

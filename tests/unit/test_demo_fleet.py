@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_defaults_are_three_guests_auto_accel_no_keep_no_plan():
     assert fd.parse_args([]) == fd.Options(guests=3, keep=False, plan=False, accel="auto")
     assert fd.parse_args(["--guests", "5", "--keep", "--plan", "--accel", "tcg"]) == fd.Options(5, True, True, "tcg")
+    assert fd.parse_args(["--stay"]).stay is True
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -432,3 +433,14 @@ def test_salt_runs_own_exit_warnings_are_not_shown_and_nothing_else_is_dropped()
     kept = ["3 passed, 0 failed, 0 excluded in 5 min 11 s\n", "canary: kf-bookworm dump 108.2 MiB ok\n",
             "unclosed file in kdump runner\n"]
     assert [line for line in noise + kept if not fd.SALT_RUN_EXIT_NOISE.match(line)] == kept
+
+
+def test_stay_prints_the_commands_then_ends_on_ctrl_c(tmp_path):
+    said = []
+
+    def sleep(_seconds):
+        raise KeyboardInterrupt
+
+    fd.stay(said.append, tmp_path / "etc", sleep=sleep)
+    assert any(f"-c {tmp_path / 'etc'} '*' kdump.status" in line for line in said)
+    assert said[-1] == "ending the stay"
