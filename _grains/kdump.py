@@ -16,6 +16,9 @@ import salt.utils.path
 import salt.utils.platform
 
 try:
+    from kdumplib import freshness
+
+    freshness.fresh()  # a minion running since before a saltutil.sync: the synced kdumplib
     from kdumplib import bootloader, files, grainfacts, kdumpconf, osfamily
 
     IMPORT_ERROR = None

@@ -16,6 +16,9 @@ import salt.utils.path
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+from kdumplib import freshness
+
+freshness.fresh()  # a minion running since before a saltutil.sync: the synced kdumplib
 from kdumplib import bootloader
 from kdumplib import capturesize
 from kdumplib import schema

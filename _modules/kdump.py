@@ -8,16 +8,21 @@ distribution's tools as argument lists and reports in plain words.
 
 import copy
 import difflib
+import json
 import logging
 import os
 import shlex
 import tempfile
+import time
 
 import salt.utils.path
 import salt.utils.platform
 import salt.version
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+from kdumplib import freshness
+
+freshness.fresh()  # a minion running since before a saltutil.sync: the synced kdumplib
 from kdumplib import dumpdir, dumpvolume, files, kdumpconf, osfamily, schema, sizes, sizing, sshdump
 from kdumplib import passthrough as passthru
 from kdumplib import commands
@@ -673,7 +678,51 @@ def request_rebuild(reason, test=False):
     return {"changed": True}
 
 
-def estimate(dump_level=None, compression=None):
+def _mem_usage_cache():
+    """Where a scan is kept (None without a minion cache directory: every call scans)."""
+    cachedir = __opts__.get("cachedir")
+    return os.path.join(cachedir, "kdump", "mem-usage.json") if cachedir else None
+
+
+def _mem_usage(mem_bytes, max_age):
+    """A ``sizing.measurement`` of this machine: the cached one when ``sizing.reusable``,
+    else a new ``makedumpfile --mem-usage`` scan (then cached); None where it cannot scan
+    (a fake root, no makedumpfile, not root) or the scan failed."""
+    tool = salt.utils.path.which("makedumpfile")
+    if _root() not in ("/", "") or not tool or os.geteuid() != 0 or not os.path.exists(PROC_KCORE):
+        return None
+    path = _mem_usage_cache()
+    try:
+        if not path or not max_age:
+            raise OSError("no cache directory" if not path else "max_age=0: a new scan")
+        with open(path, encoding="utf-8") as handle:
+            cached = json.load(handle)
+        if sizing.reusable(cached, mem_bytes, time.time(), max_age):
+            return cached
+    except (OSError, TypeError, ValueError) as exc:
+        log.debug("kdump.estimate: no reusable scan in %s: %s", path, exc)
+    cmd = [tool, "--mem-usage", PROC_KCORE]
+    run = __salt__["cmd.run_all"](cmd, python_shell=False, ignore_retcode=True)
+    if run["retcode"] != 0:
+        log.warning("kdump.estimate: %s failed: %s; falling back to the ratio table",
+                    shlex.join(cmd), run.get("stderr", "").strip())
+        return None
+    try:
+        usage = sizing.parse_mem_usage(run["stdout"])
+    except ValueError as exc:
+        log.warning("kdump.estimate: %s; falling back to the ratio table", exc)
+        return None
+    record = sizing.measurement(usage, _read_int(CRASH_SIZE) or 0, mem_bytes, time.time())
+    if path is not None:
+        try:
+            files.write_text_atomic("/", path, json.dumps(record, sort_keys=True), backup_suffix=None,
+                                    mode=0o600)
+        except OSError as exc:
+            log.warning("kdump.estimate: cannot keep the scan in %s: %s", path, exc)
+    return record
+
+
+def estimate(dump_level=None, compression=None, max_age=None):
     """
     Estimate how many bytes a vmcore of this minion will take, to size and check its target.
 
@@ -685,10 +734,17 @@ def estimate(dump_level=None, compression=None):
     first run) RAM × ``sizing.floor_ratio`` for the level and compression; a fixed volume
     below it cannot hold a dump.
 
+    The scan reads all of RAM (seconds per GiB on a slow machine), so a scan is kept in the
+    minion's cache directory (``kdump/mem-usage.json``) and reused for ``max_age`` seconds:
+    status, the space check and an ``auto`` volume of one formula run scan once.
+
     :param dump_level: 0-31 or a retry list; default: the configured one.
     :param str compression: zlib, lzo, snappy, zstd or none; default: the configured one.
+    :param max_age: reuse a scan at most this many seconds old; default
+        ``kdumplib.sizing.MEASUREMENT_MAX_AGE`` (900); ``0`` scans now.
     :return: ``{"bytes": int, "floor_bytes": int, "method": "makedumpfile"|"ratio",
-        "mem_bytes": int, "dump_level": int|list, "compression": str}``.
+        "mem_bytes": int, "dump_level": int|list, "compression": str}``; with ``makedumpfile``
+        also ``measured_at`` (Unix time of the scan) and ``age_seconds``.
 
     CLI Example:
 
@@ -696,6 +752,7 @@ def estimate(dump_level=None, compression=None):
 
         salt '*' kdump.estimate
         salt '*' kdump.estimate dump_level=1 compression=none
+        salt '*' kdump.estimate max_age=0
     """
     if dump_level is None or compression is None:
         configured = _current_settings()["collector"]
@@ -707,25 +764,17 @@ def estimate(dump_level=None, compression=None):
         raise _invalid(exc) from None
     if compression not in schema.COMPRESSIONS:
         raise SaltInvocationError(f"compression: {compression!r} is not one of {', '.join(schema.COMPRESSIONS)}")
+    max_age = sizing.MEASUREMENT_MAX_AGE if max_age is None else max_age
+    if isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or max_age < 0:
+        raise SaltInvocationError(f"max_age: {max_age!r} must be a number of seconds >= 0")
     mem_bytes = _mem_bytes()
     result = {"mem_bytes": mem_bytes, "dump_level": dump_level, "compression": compression}
-    tool = salt.utils.path.which("makedumpfile")
-    if _root() in ("/", "") and tool and os.geteuid() == 0 and os.path.exists(PROC_KCORE):
-        cmd = [tool, "--mem-usage", PROC_KCORE]
-        run = __salt__["cmd.run_all"](cmd, python_shell=False, ignore_retcode=True)
-        if run["retcode"] == 0:
-            try:
-                usage = sizing.parse_mem_usage(run["stdout"])
-                measured = sizing.dump_bytes_from_usage(usage, dump_level, _read_int(CRASH_SIZE) or 0)
-                return dict(result, bytes=measured, floor_bytes=measured, method="makedumpfile")
-            except ValueError as exc:
-                log.warning("kdump.estimate: %s; falling back to the ratio table", exc)
-        else:
-            log.warning(
-                "kdump.estimate: %s failed: %s; falling back to the ratio table",
-                shlex.join(cmd),
-                run.get("stderr", "").strip(),
-            )
+    record = _mem_usage(mem_bytes, max_age)
+    if record is not None:
+        measured = sizing.dump_bytes_from_usage(record["usage"], dump_level, record["reserved_bytes"])
+        return dict(result, bytes=measured, floor_bytes=measured, method="makedumpfile",
+                    measured_at=record["measured_at"],
+                    age_seconds=round(max(time.time() - record["measured_at"], 0), 1))
     return dict(
         result,
         bytes=sizing.estimate_by_ratio(mem_bytes, dump_level),
@@ -1238,14 +1287,17 @@ def volume_info(vg, lv):
 
 
 def _wanted_bytes(spec, extent, dumps=1):
+    """``(wanted, grow_below)``: the LV's size, and the size under which an existing LV is
+    grown to it (``dumpvolume.grow_below``)."""
     estimate_bytes = mem = None
     if spec["kind"] == "auto":
         estimate_bytes = estimate()["bytes"]
     elif spec["kind"] == "percent_ram":
         mem = _mem_bytes()
     try:
-        return dumpvolume.target_bytes(spec, extent, estimate_bytes=estimate_bytes, mem_bytes=mem,
-                                       dumps=dumps)
+        wanted = dumpvolume.target_bytes(spec, extent, estimate_bytes=estimate_bytes, mem_bytes=mem,
+                                         dumps=dumps)
+        return wanted, dumpvolume.grow_below(spec, wanted, estimate_bytes=estimate_bytes, dumps=dumps)
     except ValueError as exc:
         raise _invalid(exc) from None
 
@@ -1315,16 +1367,17 @@ def _mount_at_boot(devices, fstype, mountpoint, test):
     return {"old": None, "new": f"{devices[0]} on {mountpoint} ({fstype}, fstab)"}
 
 
-def _plan_volume(info, wanted, fstype, vg, lv):
+def _plan_volume(info, wanted, fstype, vg, lv, grow_below=None):
     """What ``dump_volume`` changes: ``(changes, notes)``; raises before any change when the
-    LV carries another filesystem or the VG lacks room (never reformat, never shrink)."""
+    LV carries another filesystem or the VG lacks room (never reformat, never shrink). An
+    existing LV is grown to ``wanted`` when smaller than ``grow_below`` (default ``wanted``)."""
     device, current, existing_fs = info["device"], info["size_bytes"], info["fstype"]
     if existing_fs is not None and existing_fs != fstype:
         raise CommandExecutionError(
             f"fstype: {device} already has {existing_fs}, not {fstype}; it is never reformatted, "
             "nothing was changed"
         )
-    grow = current is not None and current < wanted
+    grow = current is not None and current < (wanted if grow_below is None else grow_below)
     needed = wanted - (current or 0) if (current is None or grow) else 0
     free = info["vg_free_bytes"]
     if needed > free:
@@ -1339,6 +1392,11 @@ def _plan_volume(info, wanted, fstype, vg, lv):
         notes.append(
             f"{device} is {sizes.format_size(current)}, larger than the {sizes.format_size(wanted)} "
             "asked; left as is (never shrunk)"
+        )
+    elif current < wanted:
+        notes.append(
+            f"{device} is {sizes.format_size(current)}, under the {sizes.format_size(wanted)} an "
+            "auto size would create, still holding the dumps with over half the margin; left as is"
         )
     if existing_fs is None:
         changes["filesystem"] = {"old": None, "new": fstype}
@@ -1389,7 +1447,7 @@ def dump_volume(vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boot=Fals
     :param bool test: only report what would change.
     :param int dumps: how many dumps ``auto`` makes room for (default 1; the formula passes
         ``kdump:retention:keep`` + 1, see ``kdumplib.dumpvolume.dumps_to_hold``).
-    :return: ``{"device", "size_bytes": int, "changed": bool, "changes": {"lv"?, "filesystem"?,
+    :return: ``{"device", "size_bytes": int (the LV's size after the call), "changed": bool, "changes": {"lv"?, "filesystem"?,
         "mount"?: {"old", "new"}}, "notes": [str], "checked": True}``; under ``test=True``
         without the LVM tools (lvm2 not installed yet) ``checked`` is False, ``changed`` None
         and ``reason`` says why.
@@ -1416,8 +1474,8 @@ def dump_volume(vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boot=Fals
             ),
         }
     info = volume_info(vg, lv)
-    wanted = _wanted_bytes(spec, info["extent_bytes"], dumps)
-    changes, notes = _plan_volume(info, wanted, fstype, vg, lv)
+    wanted, grow_below = _wanted_bytes(spec, info["extent_bytes"], dumps)
+    changes, notes = _plan_volume(info, wanted, fstype, vg, lv, grow_below)
     if not test:
         try:
             _apply_volume(info, changes, wanted, vg, lv, fstype)
@@ -1429,6 +1487,7 @@ def dump_volume(vg, lv, size, fstype="ext4", mountpoint=None, mount_at_boot=Fals
         if mount:
             changes["mount"] = mount
     return {
-        "device": device, "size_bytes": wanted, "changed": bool(changes), "changes": changes,
+        "device": device, "size_bytes": wanted if "lv" in changes else info["size_bytes"],
+        "changed": bool(changes), "changes": changes,
         "notes": notes, "checked": True,
     }

@@ -14,6 +14,9 @@ import tempfile
 import salt.utils.path
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+from kdumplib import freshness
+
+freshness.fresh()  # a minion running since before a saltutil.sync: the synced kdumplib
 from kdumplib import files
 from kdumplib import commands
 from kdumplib import vmcore as dumps

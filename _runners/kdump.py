@@ -28,6 +28,9 @@ import salt.client
 import salt.utils.event
 
 try:
+    from kdumplib import freshness
+
+    freshness.fresh()  # a minion running since before a saltutil.sync: the synced kdumplib
     from kdumplib import audit as fleetaudit
     from kdumplib import crashplan, rebootplan
     from kdumplib import files as kdfiles
@@ -206,6 +209,8 @@ def _finish(runner, records, stages, ok, test, text, statuses, started):
         "comment": text,
         "summary": crashplan.summary(records, statuses),
         "duration": _since(started),
+        # Unix time of the start: where the timeline's offsets are, on any other clock
+        "started_at": round(time.time() - (_now() - started), 3),
         "stages": [{key: stage.get(key) for key in ("name", "minions", "status", "started", "ended")}
                    for stage in stages],
         "minions": records,

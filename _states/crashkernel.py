@@ -16,6 +16,9 @@ reservation takes effect at the next boot, which the return reports as ``reboot_
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+from kdumplib import freshness
+
+freshness.fresh()  # a minion running since before a saltutil.sync: the synced kdumplib
 from kdumplib import sizes
 from kdumplib.schema import CRASHKERNEL_SCOPES as SCOPES
 from kdumplib.schema import REQUIRE_REBOOT

@@ -28,6 +28,9 @@ arguments changes nothing and rebuilds nothing.
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+from kdumplib import freshness
+
+freshness.fresh()  # a minion running since before a saltutil.sync: the synced kdumplib
 from kdumplib.schema import REQUIRE_REBOOT  # the one definition (a constant, no system work)
 
 __virtualname__ = "kdump"

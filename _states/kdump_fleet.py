@@ -32,6 +32,9 @@ import salt.utils.event
 import salt.utils.files
 
 try:
+    from kdumplib import freshness
+
+    freshness.fresh()  # a minion running since before a saltutil.sync: the synced kdumplib
     from kdumplib import fleetstate
     from kdumplib import report as kdreport
 

@@ -82,6 +82,22 @@ def target_bytes(spec, extent_bytes, estimate_bytes=None, mem_bytes=None, dumps=
     return round_up_to_extent(wanted, extent_bytes)
 
 
+def grow_below(spec, wanted, estimate_bytes=None, dumps=1):
+    """The size under which an existing LV is grown to ``wanted`` (``target_bytes``).
+
+    A fixed size or a share of RAM: ``wanted`` itself. ``auto``: the dumps plus half of their
+    margin. The estimate follows memory use, so ``wanted`` moves by a few extents from one run
+    to the next (708M then 716M on a fleet guest after its crash test): a volume that still
+    holds the dumps with half the margin to spare is left as it is, and a run stays idempotent.
+    """
+    if spec["kind"] != "auto":
+        return wanted
+    if estimate_bytes is None:
+        raise ValueError("size: auto needs the dump estimate")
+    need = estimate_bytes * check_dumps(dumps)
+    return min(wanted, need + (wanted - need) // 2)
+
+
 def lvm_size_arg(num_bytes):
     """``--size`` argument for lvcreate/lvresize: binary units, ``b`` when not whole KiB."""
     text = sizes.format_size(num_bytes)

@@ -150,6 +150,34 @@ def dump_bytes_from_usage(usage, dump_level, reserved_bytes=0):
     return kept * usage["page_size"] - min(max(reserved_bytes, 0), kernel_data)
 
 
+#: Seconds a ``makedumpfile --mem-usage`` scan stands for the next ones. The scan reads every
+#: page of RAM: 5-9 s on the fleet's 1 GiB TCG guests (measured), and more with more RAM. Status,
+#: the space check and an ``auto`` volume each need the estimate, the crash test asks for status
+#: before and after every crash: with this reuse a formula run scans once. Memory use moves
+#: slowly compared with the margins the estimate is used with (AUTO_MARGIN_* in dumpvolume).
+MEASUREMENT_MAX_AGE = 900
+
+
+def measurement(usage, reserved_bytes, mem_bytes, now):
+    """The record of one scan (``parse_mem_usage``'s ``usage``) kept for reuse: with the
+    reservation and RAM it was taken under, and when (Unix time)."""
+    return {"usage": usage, "reserved_bytes": int(reserved_bytes), "mem_bytes": int(mem_bytes),
+            "measured_at": float(now)}
+
+
+def reusable(record, mem_bytes, now, max_age):
+    """True when ``record`` (``measurement``) may stand for a new scan: taken on as much RAM
+    as now, at most ``max_age`` seconds ago, and not in the future (a clock set back)."""
+    try:
+        age = now - float(record["measured_at"])
+        same_ram = int(record["mem_bytes"]) == int(mem_bytes)
+        shaped = isinstance(record["usage"]["pages"], dict) and int(record["usage"]["page_size"]) > 0
+        int(record["reserved_bytes"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return shaped and same_ram and 0 <= age <= max_age
+
+
 def human(num_bytes):
     """1610612736 → ``"1.5 GiB"``: a size for people, in messages."""
     value = float(num_bytes)

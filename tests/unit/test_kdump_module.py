@@ -1,5 +1,6 @@
 """_modules/kdump.py with Salt's loader mocked: a fake root, fake cmd/service/crashkernel."""
 
+import json
 import os
 import pathlib
 from unittest.mock import patch
@@ -320,6 +321,56 @@ def test_estimate_uses_makedumpfile_on_the_real_root(monkeypatch, commands):
     assert result["bytes"] == 14243 * 4096
     commands.results[("/usr/sbin/makedumpfile", "--mem-usage", "/proc/kcore")] = {"retcode": 1, "stdout": "", "stderr": "permission denied"}
     assert kdump.estimate(dump_level=31)["method"] == "ratio"
+
+
+@pytest.fixture
+def real_root_scans(monkeypatch, commands, tmp_path):
+    """The real root with makedumpfile, the minion cache in tmp_path; returns the scan key."""
+    from tests.unit.test_sizing import MEM_USAGE
+
+    monkeypatch.setitem(kdump.__opts__, "kdump_root", "/")
+    monkeypatch.setitem(kdump.__opts__, "cachedir", str(tmp_path / "cache"))
+    monkeypatch.setattr(kdump.salt.utils.path, "which", lambda name: "/usr/sbin/makedumpfile")
+    monkeypatch.setattr(kdump.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(kdump, "_mem_bytes", lambda: 4 << 30)
+    real_exists = os.path.exists
+    monkeypatch.setattr(kdump.os.path, "exists", lambda p: True if p == "/proc/kcore" else real_exists(p))
+    key = ("/usr/sbin/makedumpfile", "--mem-usage", "/proc/kcore")
+    commands.results[key] = {"retcode": 0, "stdout": MEM_USAGE, "stderr": ""}
+    return key
+
+
+def test_estimate_reuses_a_recent_scan_and_max_age_0_scans_again(real_root_scans, commands, tmp_path):
+    first = kdump.estimate(dump_level=31)
+    cache = tmp_path / "cache" / "kdump" / "mem-usage.json"
+    assert first["method"] == "makedumpfile" and cache.stat().st_mode & 0o777 == 0o600
+    scans = sum(1 for call in commands.calls if tuple(call) == real_root_scans)
+    # a failing makedumpfile is not run again while the scan is recent: the same answer
+    commands.results[real_root_scans] = {"retcode": 1, "stdout": "", "stderr": "permission denied"}
+    again = kdump.estimate(dump_level=31)
+    assert again["bytes"] == first["bytes"] and again["measured_at"] == first["measured_at"]
+    assert sum(1 for call in commands.calls if tuple(call) == real_root_scans) == scans
+    # other dump levels come from the same scan
+    assert kdump.estimate(dump_level=0)["bytes"] > first["bytes"]
+    # max_age=0 scans now (here it fails: the ratio table answers)
+    assert kdump.estimate(dump_level=31, max_age=0)["method"] == "ratio"
+    assert sum(1 for call in commands.calls if tuple(call) == real_root_scans) == scans + 1
+
+
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"usage": 3}', ""])
+def test_estimate_scans_again_over_a_broken_cache(real_root_scans, commands, tmp_path, content):
+    cache = tmp_path / "cache" / "kdump" / "mem-usage.json"
+    cache.parent.mkdir(parents=True)
+    cache.write_text(content)
+    assert kdump.estimate(dump_level=31)["method"] == "makedumpfile"
+    assert any(tuple(call) == real_root_scans for call in commands.calls)
+    assert json.loads(cache.read_text())["usage"]["page_size"] == 4096
+
+
+@pytest.mark.parametrize("max_age", [-1, "soon", True])
+def test_estimate_refuses_a_bad_max_age(max_age):
+    with pytest.raises(SaltInvocationError, match="^max_age: "):
+        kdump.estimate(dump_level=31, max_age=max_age)
 
 
 def test_check_space(root):

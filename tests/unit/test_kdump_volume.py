@@ -253,6 +253,23 @@ def test_dump_target_auto_and_percent_of_ram_round_up_to_extents(system, monkeyp
     assert ret["changes"]["lv"] == {"old": None, "new": "1508M"}
 
 
+def test_an_auto_volume_follows_a_rising_estimate_only_past_half_its_margin(system, monkeypatch):
+    """A fleet guest's auto LV grew 708M -> 716M on every run as memory use moved the estimate:
+    within half the margin it stays; beyond, it grows to the full margin again."""
+    made = state.dump_target("v", vg="rootvg", lv="crashlv", size="auto")  # 300M + 25 % = 376M
+    assert made["changes"]["lv"] == {"old": None, "new": "376M"}
+    monkeypatch.setitem(ESTIMATE, "bytes", 310 * MIB)  # 388M wanted, grown below 349M
+    system.commands.clear()
+    kept = state.dump_target("v", vg="rootvg", lv="crashlv", size="auto")
+    assert kept["result"] is True and kept["changes"] == {}, kept
+    assert "under the 388M an auto size would create" in kept["comment"]
+    assert not [c for c in system.commands if c[0] in ("lvresize", "resize2fs", "e2fsck")]
+    monkeypatch.setitem(ESTIMATE, "bytes", 340 * MIB)  # needs 340M + 37M: over the 376M there
+    grown = state.dump_target("v", vg="rootvg", lv="crashlv", size="auto")
+    assert grown["changes"]["lv"] == {"old": "376M", "new": "428M"}
+    assert system.lvs["/dev/rootvg/crashlv"] == 428 * MIB
+
+
 def test_dump_target_mounts_at_boot_through_salts_mount_functions(system, opts):
     args = {"vg": "rootvg", "lv": "crashlv", "size": "1G", "mountpoint": "/var/crash",
             "mount_at_boot": True}

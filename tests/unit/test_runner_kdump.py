@@ -9,6 +9,8 @@ import inspect
 import pathlib
 import re
 
+import time
+
 import pytest
 
 from _runners import kdump as runner
@@ -299,7 +301,9 @@ def by_id(ret):
 def assert_shape(ret):
     """Every runner return has the documented keys, and every record of a run the same keys."""
     assert set(ret) == {"runner", "result", "retcode", "test", "comment", "summary", "duration",
-                        "stages", "minions", "outputter"}
+                        "started_at", "stages", "minions", "outputter"}
+    # the start on the wall clock, so that a timeline can be set beside other clocks' events
+    assert abs(time.time() - ret["duration"] - ret["started_at"]) < 60
     assert ret["outputter"] == "kdump_report"  # salt-run prints it with _output/kdump_report.py
     assert ret["retcode"] == (0 if ret["result"] else 1)
     assert runner.__context__["retcode"] == ret["retcode"]

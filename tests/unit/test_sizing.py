@@ -126,3 +126,22 @@ def test_floor_bytes_of_the_seed_trap():
     assert sizing.floor_bytes(64 << 30, 0, "zlib") == 32 << 30
     # The e2e guest: 1 GiB at level 31 with zlib: 8 MiB.
     assert sizing.floor_bytes(1 << 30, 31, "zlib") == 8 << 20
+
+
+def test_a_scan_is_reused_on_the_same_ram_within_its_age():
+    usage = sizing.parse_mem_usage(MEM_USAGE)
+    record = sizing.measurement(usage, 128 << 20, 4 << 30, now=1000.0)
+    assert sizing.reusable(record, 4 << 30, now=1000.0 + 900, max_age=900)
+    assert not sizing.reusable(record, 4 << 30, now=1000.0 + 901, max_age=900)
+    assert not sizing.reusable(record, 8 << 30, now=1001.0, max_age=900)  # RAM changed
+    assert not sizing.reusable(record, 4 << 30, now=999.0, max_age=900)  # clock set back
+    for broken in ({}, {"usage": {}}, dict(record, measured_at="x"), dict(record, usage={"pages": [], "page_size": 1})):
+        assert not sizing.reusable(broken, 4 << 30, now=1000.0, max_age=900)
+
+
+def test_a_reused_scan_keeps_the_reservation_it_was_taken_under():
+    """Kernel data counted a reservation that is never in a dump: the one of the scan."""
+    usage = sizing.parse_mem_usage(MEM_USAGE)
+    record = sizing.measurement(usage, 16 << 20, 4 << 30, now=0)
+    assert sizing.dump_bytes_from_usage(record["usage"], 31, record["reserved_bytes"]) == (
+        sizing.dump_bytes_from_usage(usage, 31, 0) - (16 << 20))

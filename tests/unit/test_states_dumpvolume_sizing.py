@@ -69,3 +69,20 @@ def test_check_lvm_name(name):
 def test_device_paths_double_dashes_for_device_mapper():
     assert dumpvolume.device_paths("root-vg", "crash-lv") == [
         "/dev/root-vg/crash-lv", "/dev/mapper/root--vg-crash--lv"]
+
+
+def test_an_auto_volume_is_grown_only_once_half_its_margin_is_gone():
+    """The estimate follows memory use: a few extents more on the next run do not grow it."""
+    extent = 4 * MIB
+    wanted = dumpvolume.target_bytes({"kind": "auto"}, extent, estimate_bytes=400 * MIB, dumps=2)
+    assert wanted == 1000 * MIB
+    assert dumpvolume.grow_below({"kind": "auto"}, wanted, estimate_bytes=400 * MIB, dumps=2) == 900 * MIB
+    # 708M made for an estimate that then reads 716M worth: still over the threshold
+    made = dumpvolume.target_bytes({"kind": "auto"}, extent, estimate_bytes=283 * MIB, dumps=2)
+    later = dumpvolume.target_bytes({"kind": "auto"}, extent, estimate_bytes=287 * MIB, dumps=2)
+    assert later > made >= dumpvolume.grow_below({"kind": "auto"}, later, estimate_bytes=287 * MIB, dumps=2)
+    # fixed sizes grow to the size asked, as before
+    fixed = {"kind": "absolute", "bytes": 768 * MIB}
+    assert dumpvolume.grow_below(fixed, 768 * MIB) == 768 * MIB
+    with pytest.raises(ValueError, match="^size: auto needs the dump estimate"):
+        dumpvolume.grow_below({"kind": "auto"}, wanted)
