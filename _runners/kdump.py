@@ -273,18 +273,12 @@ def _timed_out(records, stage, minions, reboot_timeout):
 def _crash_stage(client, listener, stage, records, baseline, settings, run_started):
     """Crash every minion of ``stage`` asynchronously, wait for each to come back with a
     new boot_id (its start event, then a ``kdump.status`` answer), then check (and
-    optionally analyze) its new dump. Fills ``records``."""
+    optionally analyze) its new dump (``_DumpChecks``). Fills ``records``."""
     boot_ids = {minion: baseline[minion]["boot_id"] for minion in stage["minions"]}
-
-    def verify(minion, value):
-        # at once, not after the whole wave is back: a minion's verdict does not wait for
-        # the slowest of its wave
-        records[minion]["ready_after"] = bool(value.get("ready"))
-        _verify(client, minion, stage, records, baseline, settings)
-        records[minion]["timeline"]["verified"] = _since(run_started)
-
+    checks = _DumpChecks(client, stage, records, baseline, settings, run_started)
     _StageWait(client, stage, records, boot_ids, settings, run_started, fun="kdump.crash",
-               kwarg=lambda minion: {"confirm": minion}, kind="crash", on_back=verify, refusable=True).run(listener)
+               kwarg=lambda minion: {"confirm": minion}, kind="crash", on_back=checks.start,
+               refusable=True, background=checks.busy).run(listener)
 
 
 def _check_refusals(client, jids, pending, records, stage):
@@ -309,41 +303,98 @@ def _check_refusals(client, jids, pending, records, stage):
         _fire("refused", stage=stage["name"], minion=minion, reason=str(value))
 
 
-def _verify(client, minion, stage, records, baseline, settings):
-    """New complete dump (and its analysis when asked) → passed; anything less → failed."""
-    record = records[minion]
-    answer = _ask(client, [minion], "vmcore.list", settings["timeout"]).get(minion)
-    if answer is None:
-        record.update(status=crashplan.FAILED, reason="did not answer vmcore.list after its reboot")
-    else:
-        ok, value = answer
-        entry, reason = crashplan.new_dump(baseline[minion]["dumps"], value if ok else str(value))
+#: How often the master's job cache is read for the answers of dump checks in flight (s).
+CHECK_POLL = 0.25
+_NOT_YET = object()
+
+
+def _cached_return(client, jid, minion):
+    """What ``minion`` returned for ``jid`` (master job cache), or ``_NOT_YET``."""
+    try:
+        returned = client.get_cache_returns(jid).get(minion)
+    except Exception as exc:  # pylint: disable=broad-except
+        log.debug("kdump.crashtest: cannot read the job cache for %s: %s", jid, exc)
+        return _NOT_YET
+    if not isinstance(returned, dict) or "ret" not in returned:
+        return _NOT_YET
+    return returned["ret"]
+
+
+class _DumpChecks:
+    """The checks of the minions back from their crash, side by side: ``vmcore.list`` (is
+    there a new complete dump?), then with ``analyze`` ``vmcore.analyze`` of that dump. Each
+    is a job published asynchronously and read from the job cache as it returns, so that a
+    minion checked does not hold up noticing and checking the others of its wave (measured:
+    the second minion of a wave of two waited for the first one's checks, 2-4 s)."""
+
+    def __init__(self, client, stage, records, baseline, settings, run_started):
+        self.client, self.stage, self.records = client, stage, records
+        self.baseline, self.settings, self.run_started = baseline, settings, run_started
+        self.jobs = {}  # minion -> (function, jid, published at)
+
+    def start(self, minion, status):
+        """``minion`` is back (``status``: its first ``kdump.status`` since): list its dumps."""
+        self.records[minion]["ready_after"] = bool(status.get("ready"))
+        self._publish(minion, "vmcore.list", {})
+
+    def busy(self):
+        """Take the answers that came; True while a check still waits for one."""
+        for minion in sorted(self.jobs):
+            fun, jid, published = self.jobs[minion]
+            answer = _cached_return(self.client, jid, minion)
+            if answer is _NOT_YET:
+                if _now() - published >= self.settings["timeout"]:
+                    del self.jobs[minion]
+                    self._done(minion, crashplan.FAILED, f"did not answer {fun} after its reboot"
+                               if fun == "vmcore.list" else "vmcore.analyze failed: no answer")
+                continue
+            del self.jobs[minion]
+            if fun == "vmcore.list":
+                self._listed(minion, answer)
+            else:
+                self._analyzed(minion, answer)
+        return bool(self.jobs)
+
+    def _publish(self, minion, fun, kwarg):
+        jid = self.client.cmd_async([minion], fun, kwarg=kwarg, tgt_type="list")
+        if not jid:
+            self._done(minion, crashplan.FAILED, f"the {fun} job could not be published")
+            return
+        self.jobs[minion] = (fun, jid, _now())
+
+    def _listed(self, minion, listing):
+        """New complete dump → analyze it (or passed); anything less → failed."""
+        entry, reason = crashplan.new_dump(self.baseline[minion]["dumps"], listing)
         if entry is None:
-            record.update(status=crashplan.FAILED, reason=reason)
-        else:
-            record.update(dump=entry["path"], size=entry.get("size"), kernel=entry.get("kernel"))
-            record.update(status=crashplan.PASSED, reason=None)
-            if settings["analyze"]:
-                _analyze(client, minion, entry, record, settings)
-    _fire("verified", stage=stage["name"], minion=minion, status=record["status"],
-          dump=record.get("dump"), size=record.get("size"), seconds=record.get("seconds"),
-          reason=record.get("reason"))
+            self._done(minion, crashplan.FAILED, reason)
+            return
+        self.records[minion].update(dump=entry["path"], size=entry.get("size"), kernel=entry.get("kernel"))
+        if not self.settings["analyze"]:
+            self._done(minion, crashplan.PASSED, None)
+            return
+        kwarg = {"path": entry["path"]}
+        if self.settings["vmlinux"]:
+            kwarg["vmlinux"] = self.settings["vmlinux"]
+        self._publish(minion, "vmcore.analyze", kwarg)
 
+    def _analyzed(self, minion, report):
+        if not isinstance(report, dict):
+            self._done(minion, crashplan.FAILED, f"vmcore.analyze failed: {report}")
+            return
+        self.records[minion].update(panic=report.get("panic"), call_trace=bool(report.get("call_trace")),
+                                    crash_read=report.get("crash") is not None)
+        if not report.get("panic"):
+            self._done(minion, crashplan.FAILED, "vmcore.analyze found no panic string in the dump")
+            return
+        self._done(minion, crashplan.PASSED, None)
 
-def _analyze(client, minion, entry, record, settings):
-    kwarg = {"path": entry["path"]}
-    if settings["vmlinux"]:
-        kwarg["vmlinux"] = settings["vmlinux"]
-    answer = _ask(client, [minion], "vmcore.analyze", settings["timeout"], kwarg=kwarg).get(minion)
-    if answer is None or not answer[0] or not isinstance(answer[1], dict):
-        why = "no answer" if answer is None else answer[1]
-        record.update(status=crashplan.FAILED, reason=f"vmcore.analyze failed: {why}")
-        return
-    report = answer[1]
-    record.update(panic=report.get("panic"), call_trace=bool(report.get("call_trace")),
-                  crash_read=report.get("crash") is not None)
-    if not report.get("panic"):
-        record.update(status=crashplan.FAILED, reason="vmcore.analyze found no panic string in the dump")
+    def _done(self, minion, status, reason):
+        record = self.records[minion]
+        record.update(status=status, reason=reason)
+        record["timeline"]["verified"] = _since(self.run_started)
+        _fire("verified", stage=self.stage["name"], minion=minion, status=status,
+              dump=record.get("dump"), size=record.get("size"), seconds=record.get("seconds"),
+              reason=reason)
 
 
 def _run_stages(stages, records, max_failures, run_stage, act, run_started):
@@ -559,11 +610,12 @@ class _StageWait:
     missed is made up for by one last round when the deadline comes."""
 
     def __init__(self, client, stage, records, boot_ids, settings, run_started, fun, kwarg, kind,
-                 settle=False, on_back=None, refusable=False):
+                 settle=False, on_back=None, refusable=False, background=None):
         self.client, self.stage, self.records = client, stage, records
         self.boot_ids, self.settings, self.run_started = boot_ids, settings, run_started
         self.fun, self.kwarg, self.kind, self.settle = fun, kwarg, kind, settle
         self.on_back, self.refusable = on_back, refusable
+        self.background = background or (lambda: False)
         self.started = _now()
         self.down, self.announced, self.settling, self.last = set(), set(), set(), {}
 
@@ -577,7 +629,9 @@ class _StageWait:
                         self.run_started)
         self.down = {m for m in stage["minions"] if self.records[m]["status"] == "acting"}
         while (self.down or self.settling) and _now() < deadline:
-            for minion in _start_events(listener, min(settings["poll_interval"], deadline - _now())):
+            # work in the background (dump checks in flight): look at it often
+            wait = CHECK_POLL if self.background() else settings["poll_interval"]
+            for minion in _start_events(listener, min(wait, deadline - _now())):
                 if minion in self.down and minion not in self.announced:
                     self.announced.add(minion)
                     self.records[minion]["timeline"]["started"] = _since(self.run_started)
@@ -589,6 +643,8 @@ class _StageWait:
         if self.down:  # a start event may have been missed: ask once more before giving up
             self.poll(self.down)
         _timed_out(self.records, stage, self.down, settings["reboot_timeout"])
+        while self.background():  # each check ends by its answer or its own timeout
+            _sleep(CHECK_POLL)
         for minion in sorted(self.settling):
             status, reason = rebootplan.verdict(self.last[minion])
             self.records[minion].update(status=status, reason=reason)

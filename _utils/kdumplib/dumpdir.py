@@ -35,6 +35,12 @@ def _mounted_at(names, mounts):
     return None
 
 
+def needs_mounts(target):
+    """True when ``locate`` reads ``mounts`` and ``aliases`` for ``target``: a device target
+    only (a local path is where it is; remote and raw targets have no local directory)."""
+    return isinstance(target, dict) and target.get("type") == "device"
+
+
 def locate(os_family, target, volume=None, mounts=None, aliases=(), planned=False):
     """Where dumps of ``target`` land: ``{"dir", "mountpoint", "measurable", "reason"}``.
 

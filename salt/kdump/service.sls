@@ -1,9 +1,10 @@
 {#- The kdump service (map: service) enabled at boot and running, then kdump.ready: the crash
-    kernel is loaded, or the result says a reboot is pending. Where the service cannot start
-    before the reservation exists (map: service_starts_unreserved false: RedHat's kdumpctl,
-    Suse's load.sh) it is started only once memory is reserved, i.e. after the reboot (it
-    starts at boot then). With pillar kdump:enabled false the service is stopped and disabled
-    instead. #}
+    kernel is loaded, or the result says a reboot is pending. Where the service starts before
+    the reservation exists (Debian's kdump-tools) that is one state, kdump-service
+    (service.running with enable). Where it cannot (map: service_starts_unreserved false:
+    RedHat's kdumpctl, Suse's load.sh) kdump-service enables it and kdump-service-running
+    starts it only once memory is reserved, i.e. after the reboot (it starts at boot then).
+    With pillar kdump:enabled false the service is stopped and disabled instead. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import kdump with context %}
 
@@ -16,6 +17,23 @@ include:
   - .sysctl
 
 {%- if kdump.enabled %}
+{%-   set panic_on_oops_dropin = kdump.sysctl | dictsort | selectattr(1, 'ne', none) | list
+                                and kdump.service_sets_panic_on_oops %}
+{%-   if kdump.service_starts_unreserved %}
+
+kdump-service:
+  service.running:
+    - name: {{ kdump.service | json }}
+    - enable: true
+    - require:
+      - kdump: kdump-validated
+      - pkg: kdump-package
+      - kdump: kdump-config
+      - crashkernel: kdump-crashkernel
+{%-     if panic_on_oops_dropin %}
+      - file: kdump-sysctl-after-service
+{%-     endif %}
+{%-   else %}
 
 kdump-service:
   service.enabled:
@@ -28,19 +46,18 @@ kdump-service:
 kdump-service-running:
   service.running:
     - name: {{ kdump.service | json }}
-{%-   if not kdump.service_starts_unreserved %}
     # Started once crash-kernel memory is reserved (after the reboot).
     - onlyif:
       - fun: crashkernel.get
         get_return: reserved_bytes
-{%-   endif %}
     - require:
       - kdump: kdump-validated
       - service: kdump-service
       - kdump: kdump-config
       - crashkernel: kdump-crashkernel
-{%-   if kdump.sysctl | dictsort | selectattr(1, 'ne', none) | list and kdump.service_sets_panic_on_oops %}
+{%-     if panic_on_oops_dropin %}
       - file: kdump-sysctl-after-service
+{%-     endif %}
 {%-   endif %}
 
 kdump-ready:
@@ -51,7 +68,9 @@ kdump-ready:
     - require:
       - kdump: kdump-validated
       - service: kdump-service
+{%-   if not kdump.service_starts_unreserved %}
       - service: kdump-service-running
+{%-   endif %}
       - crashkernel: kdump-crashkernel
       - kdump: kdump-config
 {%-   if kdump.space_check and kdump.dump_dir %}

@@ -116,10 +116,10 @@ def test_example_pillar_renders_for_each_family(render, family, family_opts):
         "kdump-sysctl-kernel.panic",
         "kdump-sysctl-kernel.panic_on_oops",
         "kdump-service",
-        "kdump-service-running",
         "kdump-ready",
         "kdump-retention",
-    } | ({"kdump-sysctl-after-service"} if sets_panic_on_oops else set())
+    } | ({"kdump-sysctl-after-service"} if sets_panic_on_oops else set()) | (
+        set() if starts_unreserved else {"kdump-service-running"})
 
     # A volume is managed: the LVM tools come with the packages, and the modules are reloaded
     # so that Salt's lvm module is there for the dump target.
@@ -187,18 +187,21 @@ def test_example_pillar_renders_for_each_family(render, family, family_opts):
         assert "ExecStartPost=-sysctl -q -p /etc/sysctl.d/zz-kdump-formula.conf" in args["contents"]
 
     module, function, args = states["kdump-service"]
-    assert (module, function, args["name"]) == ("service", "enabled", facts["service"])
     assert ("kdump", "kdump-config") in requisites(args)
-
-    module, function, args = states["kdump-service-running"]
-    assert (module, function, args["name"]) == ("service", "running", facts["service"])
-    assert ("service", "kdump-service") in requisites(args)
     if starts_unreserved:
+        # one state: enabled at boot and started now (the reservation is not needed to start)
+        assert (module, function, args["name"], args["enable"]) == ("service", "running", facts["service"], True)
         assert "onlyif" not in args
+        running = args
     else:
-        assert args["onlyif"] == [{"fun": "crashkernel.get", "get_return": "reserved_bytes"}]
+        assert (module, function, args["name"]) == ("service", "enabled", facts["service"])
+        module, function, running = states["kdump-service-running"]
+        assert (module, function, running["name"]) == ("service", "running", facts["service"])
+        assert ("service", "kdump-service") in requisites(running)
+        assert running["onlyif"] == [{"fun": "crashkernel.get", "get_return": "reserved_bytes"}]
+    assert ("crashkernel", "kdump-crashkernel") in requisites(running)
     if sets_panic_on_oops:
-        assert ("file", "kdump-sysctl-after-service") in requisites(args)
+        assert ("file", "kdump-sysctl-after-service") in requisites(running)
 
     module, function, args = states["kdump-ready"]
     assert (module, function) == ("kdump", "ready")
@@ -207,11 +210,10 @@ def test_example_pillar_renders_for_each_family(render, family, family_opts):
     assert set(requisites(args)) == {
         VALIDATED,
         ("service", "kdump-service"),
-        ("service", "kdump-service-running"),
         ("crashkernel", "kdump-crashkernel"),
         ("kdump", "kdump-config"),
         ("kdump", "kdump-space-checked"),
-    }
+    } | (set() if starts_unreserved else {("service", "kdump-service-running")})
 
     module, function, args = states["kdump-retention"]
     assert (module, function, args["name"], args["keep"]) == ("vmcore", "retained", "/var/crash", 3)

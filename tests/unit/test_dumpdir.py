@@ -62,3 +62,20 @@ def test_aliases_name_the_same_device():
 @pytest.mark.parametrize("target", [None, "local", {"type": "local", "path": 5}, {"type": "tape"}])
 def test_garbage_never_raises(target):
     assert dumpdir.locate("RedHat", target, mounts={})["dir"] is None
+
+
+@pytest.mark.parametrize("family", ["RedHat", "Debian", "Suse"])
+@pytest.mark.parametrize("target", [
+    {"type": "local", "path": "/var/crash"}, {"path": "/srv/dumps"},
+    {"type": "nfs", "host": "dumps:/export", "path": "/var/crash"},
+    {"type": "ssh", "host": "dumps", "path": "/var/crash"},
+    {"type": "raw", "device": "/dev/vdc", "path": "/var/crash"}, None,
+])
+def test_only_a_device_target_reads_the_mounts(family, target):
+    """kdump.dump_dir skips mount.active (a mount(8) run each) where needs_mounts is False."""
+    assert dumpdir.needs_mounts(target) is False
+    busy = {"/var/crash": "/dev/mapper/rootvg-crashlv", "/": "/dev/vda1"}
+    for planned in (False, True):
+        assert dumpdir.locate(family, target, VOLUME, mounts=busy, aliases=("/dev/dm-3",), planned=planned) \
+            == dumpdir.locate(family, target, VOLUME, planned=planned)
+    assert dumpdir.needs_mounts(DEVICE) is True

@@ -42,8 +42,10 @@ class Minion:
 
     def __init__(self, clock, mid, ready=True, after_crash="dump", down_for=120, list_broken=False,
                  pending=False, after_reboot="ready", settle=0, deaf=0, boot_id=None,
-                 answers=True, target=None):
+                 answers=True, target=None, list_delay=0):
         self.clock, self.id, self.ready, self.list_broken = clock, mid, ready, list_broken
+        # seconds its vmcore.list job takes (None: it never answers one)
+        self.list_delay = list_delay
         self.after_crash, self.down_for = after_crash, down_for
         self.pending, self.after_reboot, self.settle, self.deaf = pending, after_reboot, settle, deaf
         self.answers = answers
@@ -154,30 +156,37 @@ class FakeLocalClient:
                 answers[mid] = False  # as LocalClient.cmd marks a targeted minion that did not return
                 waited = True
                 continue
-            if fun == "kdump.status":
-                ret = minion.status()
-            elif fun == "vmcore.list" and minion.list_broken:
-                answers[mid] = {"ret": "ERROR: cannot list /var/crash: Permission denied",
-                                "retcode": 1, "jid": "1"}
-                continue
-            elif fun == "vmcore.list":
-                ret = [dict(entry) for entry in minion.dumps]
-            elif fun == "vmcore.analyze":
-                assert kwarg["path"] == minion.dumps[0]["path"]
-                ret = {"panic": "Kernel panic - not syncing: sysrq triggered crash",
-                       "call_trace": ["sysrq_handle_crash+0x16/0x20"], "crash": None}
-            else:
-                raise AssertionError(f"unexpected call {fun}")
-            answers[mid] = {"ret": ret, "retcode": 0, "jid": "1"}
+            answers[mid] = dict(self._answer(minion, fun, kwarg), jid="1")
         if waited:  # the call waited its whole timeout for the silent ones
             self.clock.now += timeout
         return answers
 
+    @staticmethod
+    def _answer(minion, fun, kwarg):
+        if fun == "kdump.status":
+            return {"ret": minion.status(), "retcode": 0}
+        if fun == "vmcore.list" and minion.list_broken:
+            return {"ret": "ERROR: cannot list /var/crash: Permission denied", "retcode": 1}
+        if fun == "vmcore.list":
+            return {"ret": [dict(entry) for entry in minion.dumps], "retcode": 0}
+        if fun == "vmcore.analyze":
+            assert kwarg["path"] == minion.dumps[0]["path"]
+            return {"ret": {"panic": "Kernel panic - not syncing: sysrq triggered crash",
+                            "call_trace": ["sysrq_handle_crash+0x16/0x20"], "crash": None}, "retcode": 0}
+        raise AssertionError(f"unexpected call {fun}")
+
     def cmd_async(self, tgt, fun, arg=(), tgt_type="glob", kwarg=None):
-        assert fun in ("kdump.crash", "system.reboot") and tgt_type == "list" and len(tgt) == 1
+        assert tgt_type == "list" and len(tgt) == 1
         self.calls.append((fun, tgt))
         minion = self.minions[tgt[0]]
         jid = f"2026{len(self.jobs):06d}"
+        if fun in ("vmcore.list", "vmcore.analyze"):
+            # the job cache holds {"ret": ...} (no retcode) once the minion answered
+            delay = minion.list_delay if fun == "vmcore.list" else 0
+            answer = self._answer(minion, fun, kwarg) if minion.takes_jobs and delay is not None else None
+            self.jobs[jid] = {} if answer is None else (self.clock.now + delay, {minion.id: {"ret": answer["ret"]}})
+            return jid
+        assert fun in ("kdump.crash", "system.reboot"), fun
         if fun == "system.reboot":
             assert not kwarg
             minion.go_down("reboot", minion.reboots)
@@ -190,7 +199,11 @@ class FakeLocalClient:
         return jid
 
     def get_cache_returns(self, jid):
-        return self.jobs[jid]
+        job = self.jobs[jid]
+        if isinstance(job, tuple):  # an answer due at a time
+            due, returns = job
+            return returns if self.clock.now >= due else {}
+        return job
 
     def acted(self, fun):
         return [tgt[0] for called, tgt in self.calls if called == fun]
@@ -376,6 +389,29 @@ def test_a_crashed_minion_is_noticed_at_its_start_event_and_never_asked_while_do
     assert records["fast"]["timeline"]["started"] <= records["fast"]["timeline"]["back"]
     # verified as soon as it is back, not when the slowest of its wave is
     assert records["fast"]["timeline"]["verified"] < records["slow"]["timeline"]["back"]
+
+
+def test_a_minion_checked_slowly_does_not_hold_up_the_others_of_its_wave(fleet):
+    """P4: the dump checks of a wave run side by side: the first minion back takes 40 s to
+    list its dumps; the second, back 5 s later, is verified meanwhile."""
+    fleet({"mid": "first", "down_for": 100, "list_delay": 40}, {"mid": "second", "down_for": 105})
+    ret = runner.crashtest("*", canary=0, wave_size=2, poll_interval=5, timeout=60, analyze=True)
+    assert ret["result"] is True, ret
+    first, second = by_id(ret)["first"]["timeline"], by_id(ret)["second"]["timeline"]
+    assert second["verified"] < first["verified"]
+    assert second["verified"] - second["back"] < 5
+    assert first["verified"] - first["back"] >= 40
+
+
+def test_a_minion_that_never_lists_its_dumps_fails_alone(fleet):
+    fleet({"mid": "mute", "list_delay": None}, {"mid": "fine"})
+    ret = runner.crashtest("*", canary=0, wave_size=2, poll_interval=5, timeout=30)
+    records = by_id(ret)
+    assert records["mute"]["status"] == "failed", records["mute"]
+    assert records["mute"]["reason"] == "did not answer vmcore.list after its reboot"
+    assert records["mute"]["timeline"]["verified"] - records["mute"]["timeline"]["back"] >= 30
+    assert records["fine"]["status"] == "passed"
+    assert ret["result"] is False and ret["retcode"] == 1
 
 
 def test_a_crashed_minion_whose_start_event_is_lost_is_found_by_the_last_poll(fleet):
