@@ -403,6 +403,43 @@ def test_a_minion_checked_slowly_does_not_hold_up_the_others_of_its_wave(fleet):
     assert first["verified"] - first["back"] >= 40
 
 
+def after_crash(client, mid):
+    """The calls to ``mid`` after its kdump.crash job, in order."""
+    calls = [fun for fun, tgt in client.calls if mid in tgt]
+    return calls[calls.index("kdump.crash") + 1:]
+
+
+def test_the_dump_listing_goes_out_just_before_the_status_that_finds_the_minion_back(fleet):
+    """P4: the listing runs beside the status that finds a minion back, not one job after it."""
+    client = fleet({"mid": "a", "down_for": 100})
+    ret = runner.crashtest("a", canary=1, poll_interval=5, timeout=30)
+    assert by_id(ret)["a"]["status"] == "passed", ret
+    assert after_crash(client, "a") == ["vmcore.list", "kdump.status"]
+    timeline = by_id(ret)["a"]["timeline"]
+    assert timeline["verified"] == timeline["back"]
+
+
+def test_a_listing_asked_in_a_round_that_did_not_find_the_minion_back_is_not_used(fleet):
+    """A minion deaf for 25 s after its start answers neither the status nor the listing of
+    that round; the next round asks both again and its listing is the one used."""
+    client = fleet({"mid": "a", "down_for": 100, "deaf": 25})
+    ret = runner.crashtest("a", canary=1, poll_interval=5, timeout=30)
+    assert by_id(ret)["a"]["status"] == "passed", ret
+    assert after_crash(client, "a") == ["vmcore.list", "kdump.status", "vmcore.list", "kdump.status"]
+
+
+def test_a_listing_is_never_judged_without_a_status_that_says_the_minion_rebooted(fleet):
+    """The listings answer (with a new dump even), but the status keeps its boot_id: the
+    minion fails for not coming back, never passes on a listing."""
+    client = fleet({"mid": "a", "down_for": 100, "boot_id": "same-boot"})
+    ret = runner.crashtest("a", canary=1, poll_interval=5, timeout=30, reboot_timeout=200)
+    record = by_id(ret)["a"]
+    assert record["status"] == "failed" and record["reason"] == (
+        "did not come back with a new boot_id within 200 s"), record
+    assert record["dump"] is None and "verified" not in record["timeline"]
+    assert after_crash(client, "a").count("vmcore.list") >= 2
+
+
 def test_a_minion_that_never_lists_its_dumps_fails_alone(fleet):
     fleet({"mid": "mute", "list_delay": None}, {"mid": "fine"})
     ret = runner.crashtest("*", canary=0, wave_size=2, poll_interval=5, timeout=30)
