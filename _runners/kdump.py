@@ -620,12 +620,16 @@ class _StageWait:
     ``salt/minion/<id>/start`` event came), and, with ``settle``, ``settling`` (back, not
     ready yet: the kdump service may still be loading the crash kernel) with the ``last``
     status each gave. ``on_back(minion, status)`` runs as soon as a minion is back;
-    ``before_poll(minions)`` before each status round for minions not back yet. With
+    ``before_poll(minions)`` before each ``kdump.status`` asked of minions not back yet. With
     ``refusable``, a minion whose job returned a refusal (``_check_refusals``) fails at once.
 
     Only announced minions are asked: a call to a minion that is down costs the whole call
-    timeout, which used to delay noticing the others that were back. A start event that was
-    missed is made up for by one last round when the deadline comes."""
+    timeout, which used to delay noticing the others that were back. Each status is a job
+    published on its own and read from the master's job cache (``asking``), so a minion slow
+    to answer its first job after a boot (seen: 12 s under TCG while the guest still starts
+    its services) holds up neither the others' start events nor their dump checks. A minion
+    that answered, but is not back or not ready yet, is asked again ``poll_interval`` seconds
+    later. A start event that was missed is made up for by one last round at the deadline."""
 
     def __init__(self, client, stage, records, boot_ids, settings, run_started, fun, kwarg, kind,
                  settle=False, on_back=None, refusable=False, background=None, before_poll=None):
@@ -637,6 +641,8 @@ class _StageWait:
         self.before_poll = before_poll
         self.started = _now()
         self.down, self.announced, self.settling, self.last = set(), set(), set(), {}
+        self.asking = {}  # minion -> (jid, published at) of its kdump.status in flight
+        self.ask_after = {}  # minion -> when it may be asked again
 
     def run(self, listener):
         """Publish ``fun`` to the stage, wait for each minion's start event, then for a
@@ -648,17 +654,16 @@ class _StageWait:
                         self.run_started)
         self.down = {m for m in stage["minions"] if self.records[m]["status"] == "acting"}
         while (self.down or self.settling) and _now() < deadline:
-            # work in the background (dump checks in flight): look at it often
-            wait = CHECK_POLL if self.background() else settings["poll_interval"]
-            for minion in _start_events(listener, min(wait, deadline - _now())):
+            for minion in _start_events(listener, min(self._wait(), deadline - _now())):
                 if minion in self.down and minion not in self.announced:
                     self.announced.add(minion)
                     self.records[minion]["timeline"]["started"] = _since(self.run_started)
                     _fire("started", stage=stage["name"], minion=minion)
-            if (self.down & self.announced) or self.settling:
-                self.poll((self.down & self.announced) | self.settling)
+            self._ask_due()
+            self._take_answers()
             if self.refusable:
                 _check_refusals(self.client, jids, self.down, self.records, stage)
+        self.asking.clear()
         if self.down:  # a start event may have been missed: ask once more before giving up
             self.poll(self.down)
         _timed_out(self.records, stage, self.down, settings["reboot_timeout"])
@@ -669,34 +674,77 @@ class _StageWait:
             self.records[minion].update(status=status, reason=reason)
             _fire("verified", stage=stage["name"], minion=minion, status=status, reason=reason)
 
+    def _wait(self):
+        """How long to wait for start events now: briefly while answers are awaited (status
+        jobs or dump checks in flight), else until the next minion is due to be asked."""
+        checking = self.background()  # takes the dump checks' answers that came
+        if self.asking or checking:
+            return CHECK_POLL
+        due = [self.ask_after.get(m, 0) for m in (self.down & self.announced) | self.settling]
+        return max(min(due, default=_now() + self.settings["poll_interval"]) - _now(), 0)
+
+    def _ask_due(self):
+        """Publish ``kdump.status`` to each announced or settling minion that has none in
+        flight and is due (``ask_after``)."""
+        due = sorted(m for m in (self.down & self.announced) | self.settling
+                     if m not in self.asking and _now() >= self.ask_after.get(m, 0))
+        if self.before_poll and [m for m in due if m in self.down]:
+            self.before_poll([m for m in due if m in self.down])
+        for minion in due:
+            jid = self.client.cmd_async([minion], "kdump.status", kwarg={}, tgt_type="list")
+            if jid:
+                self.asking[minion] = (jid, _now())
+            else:
+                self.ask_after[minion] = _now() + self.settings["poll_interval"]
+
+    def _take_answers(self):
+        """The status answers that came; a job unanswered after ``timeout`` is given up and
+        its minion asked again."""
+        for minion in sorted(self.asking):
+            jid, published = self.asking[minion]
+            value = _cached_return(self.client, jid, minion)
+            if value is _NOT_YET:
+                if _now() - published >= self.settings["timeout"]:
+                    del self.asking[minion]
+                continue
+            del self.asking[minion]
+            self.ask_after[minion] = _now() + self.settings["poll_interval"]
+            self._take(minion, value)
+
     def poll(self, minions):
-        """One ``kdump.status`` round: a new boot_id moves a minion from ``down`` to back;
-        with ``settle``, a ready one is done and the others stay ``settling``.
+        """One ``kdump.status`` round, waited for (the last one, at the deadline).
         ``before_poll(minions)`` runs first for those not back yet."""
         if self.before_poll and minions & self.down:
             self.before_poll(sorted(minions & self.down))
         answers = _values(_ask(self.client, sorted(minions), "kdump.status", self.settings["timeout"]))
         for minion, value in answers.items():
-            record = self.records[minion]
-            if minion in self.down:
-                if not _rebooted(value, self.boot_ids[minion]):
-                    continue
-                self.down.discard(minion)
-                _back(self.records, self.stage, minion, value, self.started, self.run_started)
-                if self.on_back:
-                    self.on_back(minion, value)
-            if not self.settle:
-                continue
-            self.last[minion] = value
-            self.settling.add(minion)
-            if isinstance(value, dict):
-                record.update(ready=bool(value.get("ready")), problems=list(value.get("problems") or []))
-            status, reason = rebootplan.verdict(value)
-            if status == rebootplan.READY:
-                self.settling.discard(minion)
-                record.update(status=status, reason=reason)
-                record["timeline"]["ready"] = _since(self.run_started)
-                _fire("verified", stage=self.stage["name"], minion=minion, status=status, reason=None)
+            self._take(minion, value)
+
+    def _take(self, minion, value):
+        """A ``kdump.status`` answer: a new boot_id moves a minion from ``down`` to back;
+        with ``settle``, a ready one is done and the others stay ``settling``."""
+        record = self.records[minion]
+        if minion in self.down:
+            if not _rebooted(value, self.boot_ids[minion]):
+                return
+            self.down.discard(minion)
+            _back(self.records, self.stage, minion, value, self.started, self.run_started)
+            if self.on_back:
+                self.on_back(minion, value)
+        elif minion not in self.settling:
+            return  # a late answer of a minion already judged
+        if not self.settle:
+            return
+        self.last[minion] = value
+        self.settling.add(minion)
+        if isinstance(value, dict):
+            record.update(ready=bool(value.get("ready")), problems=list(value.get("problems") or []))
+        status, reason = rebootplan.verdict(value)
+        if status == rebootplan.READY:
+            self.settling.discard(minion)
+            record.update(status=status, reason=reason)
+            record["timeline"]["ready"] = _since(self.run_started)
+            _fire("verified", stage=self.stage["name"], minion=minion, status=status, reason=None)
 
 
 def reboot_pending(

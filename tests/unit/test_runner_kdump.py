@@ -42,10 +42,12 @@ class Minion:
 
     def __init__(self, clock, mid, ready=True, after_crash="dump", down_for=120, list_broken=False,
                  pending=False, after_reboot="ready", settle=0, deaf=0, boot_id=None,
-                 answers=True, target=None, list_delay=0):
+                 answers=True, target=None, list_delay=0, status_delay=0):
         self.clock, self.id, self.ready, self.list_broken = clock, mid, ready, list_broken
         # seconds its vmcore.list job takes (None: it never answers one)
         self.list_delay = list_delay
+        # seconds its kdump.status job takes when published asynchronously
+        self.status_delay = status_delay
         self.after_crash, self.down_for = after_crash, down_for
         self.pending, self.after_reboot, self.settle, self.deaf = pending, after_reboot, settle, deaf
         self.answers = answers
@@ -180,9 +182,9 @@ class FakeLocalClient:
         self.calls.append((fun, tgt))
         minion = self.minions[tgt[0]]
         jid = f"2026{len(self.jobs):06d}"
-        if fun in ("vmcore.list", "vmcore.analyze"):
+        if fun in ("vmcore.list", "vmcore.analyze", "kdump.status"):
             # the job cache holds {"ret": ...} (no retcode) once the minion answered
-            delay = minion.list_delay if fun == "vmcore.list" else 0
+            delay = minion.list_delay if fun == "vmcore.list" else minion.status_delay if fun == "kdump.status" else 0
             answer = self._answer(minion, fun, kwarg) if minion.takes_jobs and delay is not None else None
             self.jobs[jid] = {} if answer is None else (self.clock.now + delay, {minion.id: {"ret": answer["ret"]}})
             return jid
@@ -438,6 +440,19 @@ def test_a_listing_is_never_judged_without_a_status_that_says_the_minion_reboote
         "did not come back with a new boot_id within 200 s"), record
     assert record["dump"] is None and "verified" not in record["timeline"]
     assert after_crash(client, "a").count("vmcore.list") >= 2
+
+
+def test_a_minion_slow_to_answer_its_status_holds_up_no_other(fleet):
+    """P4: each kdump.status is a job of its own read from the job cache: the first minion
+    back takes 12 s to answer its first status (a guest still starting its services); the
+    second, back a second later, is checked and verified meanwhile."""
+    fleet({"mid": "slow", "down_for": 100, "status_delay": 12}, {"mid": "quick", "down_for": 101})
+    ret = runner.crashtest("*", canary=0, wave_size=2, poll_interval=5, timeout=30, analyze=True)
+    assert ret["result"] is True, ret
+    slow, quick = by_id(ret)["slow"]["timeline"], by_id(ret)["quick"]["timeline"]
+    assert slow["back"] - slow["started"] >= 12
+    assert quick["verified"] < slow["back"]
+    assert quick["verified"] - quick["started"] < 1
 
 
 def test_a_minion_that_never_lists_its_dumps_fails_alone(fleet):
