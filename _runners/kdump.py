@@ -320,6 +320,18 @@ def _cached_return(client, jid, minion):
     return returned["ret"]
 
 
+def _collect(client, jobs, timeout):
+    """The jobs of ``jobs`` (``{minion: (..., jid, published at)}``) that are done, taken out
+    of it: ``(minion, entry, answer)`` for each one answered in the job cache, and with
+    ``answer`` ``_NOT_YET`` for each one unanswered ``timeout`` seconds after it was published."""
+    for minion in sorted(jobs):
+        jid, published = jobs[minion][-2:]
+        answer = _cached_return(client, jid, minion)
+        if answer is _NOT_YET and _now() - published < timeout:
+            continue
+        yield minion, jobs.pop(minion), answer
+
+
 class _DumpChecks:
     """The checks of the minions back from their crash, side by side: ``vmcore.list`` (is
     there a new complete dump?), then with ``analyze`` ``vmcore.analyze`` of that dump. Each
@@ -331,7 +343,7 @@ class _DumpChecks:
         self.client, self.stage, self.records = client, stage, records
         self.baseline, self.settings, self.run_started = baseline, settings, run_started
         self.jobs = {}  # minion -> (function, jid, published at)
-        self.listing_ahead = {}  # minion -> (jid, published at) of the poll round in progress
+        self.listing_ahead = {}  # minion -> its ``jobs`` entry for the poll round in progress
 
     def ahead(self, minions):
         """A ``kdump.status`` round for ``minions`` is about to be asked: publish their
@@ -341,7 +353,7 @@ class _DumpChecks:
         status, it reached the same boot, since a reboot takes a minute."""
         for minion in minions:
             jid = self.client.cmd_async([minion], "vmcore.list", kwarg={}, tgt_type="list")
-            self.listing_ahead[minion] = (jid, _now()) if jid else None
+            self.listing_ahead[minion] = ("vmcore.list", jid, _now()) if jid else None
 
     def start(self, minion, status):
         """``minion`` is back (``status``: its first ``kdump.status`` since): check its new
@@ -349,24 +361,18 @@ class _DumpChecks:
         self.records[minion]["ready_after"] = bool(status.get("ready"))
         ahead = self.listing_ahead.pop(minion, None)
         if ahead:
-            self.jobs[minion] = ("vmcore.list", ahead[0], ahead[1])
+            self.jobs[minion] = ahead
             self.busy()  # the listing may be in already
         else:
             self._publish(minion, "vmcore.list", {})
 
     def busy(self):
         """Take the answers that came; True while a check still waits for one."""
-        for minion in sorted(self.jobs):
-            fun, jid, published = self.jobs[minion]
-            answer = _cached_return(self.client, jid, minion)
+        for minion, (fun, _, _), answer in _collect(self.client, self.jobs, self.settings["timeout"]):
             if answer is _NOT_YET:
-                if _now() - published >= self.settings["timeout"]:
-                    del self.jobs[minion]
-                    self._done(minion, crashplan.FAILED, f"did not answer {fun} after its reboot"
-                               if fun == "vmcore.list" else "vmcore.analyze failed: no answer")
-                continue
-            del self.jobs[minion]
-            if fun == "vmcore.list":
+                self._done(minion, crashplan.FAILED, f"did not answer {fun} after its reboot"
+                           if fun == "vmcore.list" else "vmcore.analyze failed: no answer")
+            elif fun == "vmcore.list":
                 self._listed(minion, answer)
             else:
                 self._analyzed(minion, answer)
@@ -688,8 +694,9 @@ class _StageWait:
         flight and is due (``ask_after``)."""
         due = sorted(m for m in (self.down & self.announced) | self.settling
                      if m not in self.asking and _now() >= self.ask_after.get(m, 0))
-        if self.before_poll and [m for m in due if m in self.down]:
-            self.before_poll([m for m in due if m in self.down])
+        not_back = [m for m in due if m in self.down]
+        if self.before_poll and not_back:
+            self.before_poll(not_back)
         for minion in due:
             jid = self.client.cmd_async([minion], "kdump.status", kwarg={}, tgt_type="list")
             if jid:
@@ -700,14 +707,9 @@ class _StageWait:
     def _take_answers(self):
         """The status answers that came; a job unanswered after ``timeout`` is given up and
         its minion asked again."""
-        for minion in sorted(self.asking):
-            jid, published = self.asking[minion]
-            value = _cached_return(self.client, jid, minion)
+        for minion, _, value in _collect(self.client, self.asking, self.settings["timeout"]):
             if value is _NOT_YET:
-                if _now() - published >= self.settings["timeout"]:
-                    del self.asking[minion]
-                continue
-            del self.asking[minion]
+                continue  # given up: asked again in the next round
             self.ask_after[minion] = _now() + self.settings["poll_interval"]
             self._take(minion, value)
 
